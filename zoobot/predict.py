@@ -2,7 +2,8 @@
 
 Dropout sits only in the head, so each image goes through each model's encoder once and the
 cheap head is sampled ``n_samples`` times: the same posterior as re-running the whole network
-``n_samples`` times (the Zoobot 2.x way), at a fraction of the cost.
+``n_samples`` times (the Zoobot 2.x way), at a fraction of the cost. Tensors run in channels-last
+memory order, which oneDNN and cuDNN convolutions prefer (1.7x on this project's 2-core CPU).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def iter_posterior(
     catalog: pd.DataFrame,
     n_samples: int = 5,
     batch_size: int = 64,
-    resize_size: int = 224,
+    resize_size: int | None = None,
     greyscale: bool = False,
     num_workers: int = 0,
     device: str | torch.device | None = None,
@@ -68,7 +69,7 @@ def iter_posterior(
         catalog: rows with ``id_str`` and ``file_loc``.
         n_samples: T, MC-dropout passes of each head (1 = dropout off).
         batch_size: images per batch.
-        resize_size: image side the models expect.
+        resize_size: image side; default, the ``image_size`` the first model recorded.
         greyscale: one-channel images.
         num_workers: loader processes.
         device: default CUDA when available, else CPU.
@@ -79,17 +80,18 @@ def iter_posterior(
         (row indices [batch], samples [batch, M x T, n_outputs]) in catalogue order.
     """
     models = _as_list(models)
+    resize_size = resize_size or models[0].hparams.get("image_size", 224)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dataset = GalaxyDataset(
         catalog, transform=evaluation_transform(resize_size), greyscale=greyscale
     )
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     for model in models:
-        model.to(device).eval()
+        model.to(device, memory_format=torch.channels_last).eval()
     bar = tqdm(total=len(dataset), desc="predicting", unit="galaxy", disable=not progress)
     with torch.inference_mode(), _autocast(device, precision):
         for batch in loader:
-            images = batch["image"].to(device, non_blocking=True)
+            images = batch["image"].to(device, non_blocking=True, memory_format=torch.channels_last)
             samples = [m.sample_head(m.encoder(images), n_samples).float() for m in models]
             bar.update(len(images))
             yield batch["index"].numpy(), torch.cat(samples, dim=1).cpu().numpy()
@@ -239,7 +241,7 @@ def _predict_with_trainer(
     datamodule = CatalogDataModule(
         predict_catalog=catalog,
         batch_size=loader_kwargs.get("batch_size", 64),
-        resize_size=loader_kwargs.get("resize_size", 224),
+        resize_size=loader_kwargs.get("resize_size") or models[0].hparams.get("image_size", 224),
         greyscale=loader_kwargs.get("greyscale", False),
         check=False,
     )

@@ -33,6 +33,7 @@ class FinetuneableZoobotAbstract(L.LightningModule):
         dropout_prob: head dropout (also the MC-dropout rate at prediction).
         scheduler_patience: epochs without improvement before halving the learning rate; 0 keeps
             it constant.
+        image_size: the image side the model trains on, recorded so that prediction resizes to it.
         architecture: the timm architecture behind ``name``; recorded automatically so that a
             checkpoint rebuilds offline (ignored when given).
     """
@@ -48,6 +49,7 @@ class FinetuneableZoobotAbstract(L.LightningModule):
         layer_decay: float = 0.75,
         dropout_prob: float = 0.5,
         scheduler_patience: int = 0,
+        image_size: int = 224,
         architecture: str | None = None,
     ) -> None:
         super().__init__()

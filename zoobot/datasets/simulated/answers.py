@@ -49,11 +49,24 @@ def _face_on(t: pd.DataFrame) -> np.ndarray:
     return _sigmoid((70.0 - t["inclination_deg"].to_numpy()) / 6.0)
 
 
+def _arms_seen(t: pd.DataFrame) -> np.ndarray:
+    """How visible the spiral arms are: strength x visibility x face-on x arms resolved.
+
+    Arms are resolved when the radial gap between neighbouring arms, 2 pi tan(pitch) / m at about
+    1.2 half-light radii, is large compared with the PSF: tightly wound or small spirals blur.
+    """
+    arms = np.maximum(t["arm_count"].to_numpy(dtype=float), 1.0)
+    gap = 2 * np.pi * np.tan(np.radians(t["pitch_angle_deg"].to_numpy())) / arms
+    gap_in_psf = gap * 1.2 * t["half_light_radius"].to_numpy() / t["psf_fwhm"].to_numpy()
+    resolved = 1.0 - np.exp(-0.5 * gap_in_psf**2)
+    return t["visibility"].to_numpy() * _face_on(t) * t["arm_strength"].to_numpy() * resolved
+
+
 def _smooth_or_featured(t: pd.DataFrame) -> np.ndarray:
     v = t["visibility"].to_numpy()
     disk = 1.0 - t["bulge_to_total"].to_numpy()
     features = (
-        t["arm_strength"].to_numpy() * _face_on(t)
+        _arms_seen(t) / np.maximum(v, 1e-3)
         + t["bar_strength"].to_numpy()
         + 2.0 * t["clumpiness"].to_numpy()
         + t["ring_strength"].to_numpy()
@@ -75,8 +88,8 @@ def _disk_edge_on(t: pd.DataFrame) -> np.ndarray:
 
 
 def _has_spiral_arms(t: pd.DataFrame) -> np.ndarray:
-    seen = t["visibility"].to_numpy() * _face_on(t) * t["arm_strength"].to_numpy()
-    yes = _sigmoid(9.0 * seen - 2.5)
+    # Volunteers are confident there are no arms only when they could have seen them.
+    yes = _sigmoid(9.0 * _arms_seen(t) - 0.8 - 1.7 * t["visibility"].to_numpy())
     return np.stack([yes, 1 - yes], axis=1)
 
 
@@ -116,8 +129,7 @@ def _spiral_winding(t: pd.DataFrame) -> np.ndarray:
 
 def _spiral_arm_count(t: pd.DataFrame) -> np.ndarray:
     v = t["visibility"].to_numpy()
-    seen = v * _face_on(t) * t["arm_strength"].to_numpy()
-    cant_tell = _sigmoid(2.5 - 7.0 * seen)
+    cant_tell = _sigmoid(2.5 - 7.0 * _arms_seen(t))
     arms = t["arm_count"].to_numpy(dtype=float)
     centre = np.where(arms > 0, np.minimum(arms, 5.0), 2.0)
     spread = np.where(arms > 0, 0.5 + 1.0 * (1.0 - v), 1.5)

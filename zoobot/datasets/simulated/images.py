@@ -35,16 +35,16 @@ __all__ = [
 BANDS = ("g", "r", "z")
 # Relative g, r, z flux of each stellar population (r = 1).
 _COLOURS = {
-    "old": np.array([0.55, 1.0, 1.45]),
-    "disk": np.array([0.75, 1.0, 1.2]),
-    "young": np.array([1.15, 1.0, 0.8]),
+    "old": np.array([0.62, 1.0, 1.4]),
+    "disk": np.array([0.8, 1.0, 1.15]),
+    "young": np.array([1.05, 1.0, 0.85]),
     "star": np.array([0.8, 1.0, 1.1]),
 }
 _BAND_NOISE = np.array([0.8, 1.0, 1.6])  # sky noise of g, r, z relative to r
 _RGB_SCALES = np.array([1.3, 1.0, 0.8])  # (R <- z, G <- r, B <- g) scaling to neutral disk colour
-_STRETCH = 9.0  # asinh softening, in units of the r-band sky noise
-_Q = 9.0
-_BACKGROUND = 0.6  # pedestal so that the sky renders dark grey, not black, as in DECaLS JPEGs
+_STRETCH = 30.0  # asinh softening, in units of the r-band sky noise
+_Q = 3.0
+_BACKGROUND = 2.0  # pedestal so that the sky renders dark grey, not black, as in DECaLS JPEGs
 
 
 def _value(truth: Mapping[str, Any], key: str) -> float:
@@ -215,7 +215,18 @@ def _add_artifact(
         pre_psf += _COLOURS["star"][:, None, None] * star
 
 
-def render_bands(truth: Mapping[str, Any], native_pixels: int = 128) -> np.ndarray:
+def _add_field_sources(pre_psf: np.ndarray, rng: np.random.Generator) -> None:
+    """Add a few unrelated faint stars of the field (in place, before the PSF)."""
+    n_pixels = pre_psf.shape[-1]
+    for _ in range(rng.poisson(3.0)):
+        row, column = rng.integers(0, n_pixels, 2)
+        colour = _COLOURS["star"] * np.exp(rng.normal(0.0, 0.1, 3))
+        pre_psf[:, row, column] += colour * np.exp(rng.uniform(np.log(30.0), np.log(3000.0)))
+
+
+def render_bands(
+    truth: Mapping[str, Any], native_pixels: int = 128, field_stars: bool = True
+) -> np.ndarray:
     """Render one galaxy's g, r, z images, with PSF and sky noise, on DECaLS pixels.
 
     Deterministic: the galaxy's ``image_seed`` drives all randomness.
@@ -223,6 +234,7 @@ def render_bands(truth: Mapping[str, Any], native_pixels: int = 128) -> np.ndarr
     Args:
         truth: one row of ``draw_truths`` (a pandas Series or a dict).
         native_pixels: side of the image in 0.262 arcsec pixels.
+        field_stars: scatter a few unrelated foreground stars over the field, as in real images.
 
     Returns:
         [3, native_pixels, native_pixels] float32 g, r, z fluxes in units of the r-band sky noise.
@@ -242,6 +254,8 @@ def render_bands(truth: Mapping[str, Any], native_pixels: int = 128) -> np.ndarr
             components[name] += drawn.array
     components["young"] += _draw_knots(truth, seed, n)
     pre_psf = sum(colours[name][:, None, None] * image[None] for name, image in components.items())
+    if field_stars:
+        _add_field_sources(pre_psf, rng)
     bands = np.zeros((3, n, n))
     _add_artifact(truth, bands, pre_psf, x, y, rng)
     psf = galsim.Moffat(beta=_value(truth, "psf_beta"), fwhm=_value(truth, "psf_fwhm"))

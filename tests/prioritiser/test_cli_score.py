@@ -1,0 +1,100 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from prioritiser.cli import main
+from prioritiser.ensemble import train_ensemble
+from zoobot.schemas import decals_dr5_schema
+
+
+@pytest.fixture(scope="module")
+def vote_catalog(tmp_path_factory):
+    """24 seeded images with random tree-shaped vote counts, file_loc relative to the catalogue."""
+    root = tmp_path_factory.mktemp("votes")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            root / "images" / f"{i}.png"
+        )
+        row = {"id_str": f"g{i}", "file_loc": f"images/{i}.png"}
+        row.update(dict(zip(decals_dr5_schema.label_cols, rng.integers(0, 8, 34))))
+        rows.append(row)
+    catalog = pd.DataFrame(rows)
+    catalog.to_csv(root / "catalog.csv", index=False)
+    return root / "catalog.csv"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(vote_catalog, tmp_path_factory):
+    catalog = pd.read_csv(vote_catalog)
+    catalog["file_loc"] = [str(vote_catalog.parent / p) for p in catalog["file_loc"]]
+    return train_ensemble(
+        catalog.iloc[:16],
+        catalog.iloc[16:],
+        decals_dr5_schema,
+        tmp_path_factory.mktemp("ensemble"),
+        n_models=2,
+        encoder="test_resnet",
+        model_kwargs={"image_size": 32, "n_blocks": 1},
+        trainer_kwargs={"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False},
+        batch_size=8,
+    )
+
+
+def test_score_ranks_the_whole_catalogue_with_per_question_information(
+    vote_catalog, tiny_checkpoints, tmp_path
+):
+    out = tmp_path / "ranked.csv"
+    argv = ["score", "--catalog", str(vote_catalog), "--out", str(out), "--samples", "3"]
+    for checkpoint in tiny_checkpoints:
+        argv += ["--checkpoint", str(checkpoint)]
+    assert main(argv) == 0
+    ranked = pd.read_csv(out)
+    assert len(ranked) == 24 and sorted(ranked["id_str"]) == sorted(f"g{i}" for i in range(24))
+    assert list(ranked["rank"]) == list(range(1, 25))
+    assert ranked["score"].is_monotonic_decreasing
+    mi = ranked[[f"mi_{q}" for q in decals_dr5_schema.question_names]].to_numpy()
+    assert np.isfinite(mi).all() and (mi >= 0).all() and mi.max() > 0
+    fractions = ranked[[f"{c}_fraction" for c in decals_dr5_schema.label_cols]].to_numpy()
+    np.testing.assert_allclose(fractions[:, :3].sum(axis=1), 1, rtol=1e-6)
+
+
+def test_score_top_k_and_parquet_in_a_subprocess(vote_catalog, tiny_checkpoints, tmp_path):
+    out = tmp_path / "top.parquet"
+    command = [
+        sys.executable,
+        "-m",
+        "prioritiser",
+        "score",
+        "--catalog",
+        str(vote_catalog),
+        "--out",
+        str(out),
+    ]
+    command += ["--checkpoint", str(tiny_checkpoints[0]), "--top", "5", "--samples", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert len(pd.read_parquet(out)) == 5
+
+
+def test_missing_catalogue_is_a_clear_error_and_exit_code_1(tmp_path, capsys):
+    code = main(
+        [
+            "score",
+            "--catalog",
+            str(tmp_path / "nope.csv"),
+            "--checkpoint",
+            "x.ckpt",
+            "--out",
+            "o.csv",
+        ]
+    )
+    assert code == 1
+    assert "no catalogue at" in capsys.readouterr().err
