@@ -42,7 +42,7 @@ __all__ = ["CATALOG_VERSION", "load_catalog", "make_catalog"]
 
 logger = logging.getLogger(__name__)
 
-CATALOG_VERSION = 1  # bump when the simulator changes what a given seed produces
+CATALOG_VERSION = 2  # bump when the simulator changes what a given seed produces
 _SETTINGS_FILE = "simulation.json"
 _FORMATS = ("jpg", "png")
 _CATALOG_FORMATS = ("csv", "parquet")

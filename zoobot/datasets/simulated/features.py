@@ -25,7 +25,7 @@ __all__ = [
     "sky_grid",
 ]
 
-_MIN_COS_INCLINATION = 0.08
+_MIN_AXIS_RATIO = 0.03
 
 
 def _unit_sum(image: np.ndarray) -> np.ndarray:
@@ -71,6 +71,7 @@ class DiskGeometry:
         y: np.ndarray,
         inclination_deg: float,
         position_angle_deg: float,
+        thickness: float = 0.1,
     ) -> DiskGeometry:
         """Deproject sky coordinates onto the plane of a disk.
 
@@ -79,14 +80,17 @@ class DiskGeometry:
             y: [H, W] sky y in arcsec.
             inclination_deg: 0 face-on, 90 edge-on.
             position_angle_deg: major-axis angle, counter-clockwise from x (GalSim's ``rotate``).
+            thickness: scale height / scale radius; an edge-on disk keeps this axis ratio.
 
         Returns:
             The geometry.
         """
         pa = np.radians(position_angle_deg)
+        incl = np.radians(inclination_deg)
         along = x * np.cos(pa) + y * np.sin(pa)
         across = -x * np.sin(pa) + y * np.cos(pa)
-        across = across / max(np.cos(np.radians(inclination_deg)), _MIN_COS_INCLINATION)
+        axis_ratio = np.hypot(np.cos(incl), thickness * np.sin(incl))
+        across = across / max(axis_ratio, _MIN_AXIS_RATIO)
         return cls(np.hypot(along, across), np.arctan2(across, along), along, across)
 
 
@@ -122,7 +126,10 @@ def draw_arms(
 
 
 def draw_bar(disk: DiskGeometry, length: float, axis_ratio: float, angle_deg: float) -> np.ndarray:
-    """A Ferrers (n = 2) bar in the disk plane.
+    """A bar in the disk plane: flat-topped, falling steeply beyond its ends (exp(-m^4)).
+
+    Unlike a Ferrers profile it has no hard edge, so a bar seen edge-on, thinner than a pixel,
+    still puts its light on the pixel grid.
 
     Args:
         disk: disk-plane coordinates.
@@ -137,7 +144,7 @@ def draw_bar(disk: DiskGeometry, length: float, axis_ratio: float, angle_deg: fl
     along = disk.x * np.cos(theta) + disk.y * np.sin(theta)
     across = -disk.x * np.sin(theta) + disk.y * np.cos(theta)
     m2 = (along / length) ** 2 + (across / (length * axis_ratio)) ** 2
-    return _unit_sum(np.clip(1.0 - m2, 0.0, None) ** 2)
+    return _unit_sum(np.exp(-(m2**2)))
 
 
 def draw_ring(disk: DiskGeometry, radius: float, width: float) -> np.ndarray:

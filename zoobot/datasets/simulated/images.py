@@ -38,7 +38,7 @@ _COLOURS = {
     "old": np.array([0.62, 1.0, 1.4]),
     "disk": np.array([0.8, 1.0, 1.15]),
     "young": np.array([1.05, 1.0, 0.85]),
-    "star": np.array([0.8, 1.0, 1.1]),
+    "star": np.array([0.85, 1.0, 1.25]),
 }
 _BAND_NOISE = np.array([0.8, 1.0, 1.6])  # sky noise of g, r, z relative to r
 _RGB_SCALES = np.array([1.3, 1.0, 0.8])  # (R <- z, G <- r, B <- g) scaling to neutral disk colour
@@ -124,7 +124,10 @@ def _draw_knots(truth: Mapping[str, Any], seed: int, n_pixels: int) -> np.ndarra
         npoints=100, half_light_radius=hlr, flux=flux, rng=galsim.BaseDeviate(seed)
     )
     along, across = knots.points[:, 0], knots.points[:, 1]
-    across = across * max(np.cos(np.radians(_value(truth, "inclination_deg"))), 0.1)
+    incl = np.radians(_value(truth, "inclination_deg"))
+    across = across * np.hypot(
+        np.cos(incl), _value(truth, "disk_scale_height_ratio") * np.sin(incl)
+    )
     pa = np.radians(_value(truth, "position_angle_deg"))
     sky_x = along * np.cos(pa) - across * np.sin(pa)
     sky_y = along * np.sin(pa) + across * np.cos(pa)
@@ -145,7 +148,11 @@ def _numpy_components(
     disk_flux = (1.0 - _value(truth, "bulge_to_total")) * flux
     fractions = _feature_fluxes(truth)
     disk = features.DiskGeometry.from_sky(
-        x, y, _value(truth, "inclination_deg"), _value(truth, "position_angle_deg")
+        x,
+        y,
+        _value(truth, "inclination_deg"),
+        _value(truth, "position_angle_deg"),
+        _value(truth, "disk_scale_height_ratio"),
     )
     maps = {name: np.zeros_like(x) for name in ("old", "disk", "young")}
     if fractions["arms"] > 0:
