@@ -1,0 +1,46 @@
+"""Errors raised by the prioritiser.
+
+Hierarchy::
+
+    PrioritiserError
+    ├── AcquisitionInputError(ValueError)     samples, scores or weights: bad shape or value
+    ├── UnknownAcquisitionError(LookupError)  an acquisition name is not registered
+    ├── SelectionError(ValueError)            a selection request cannot be met as asked
+    ├── ConfigError(ValueError)               a setting, config file or CLI value is invalid
+    └── DaemonLockedError(RuntimeError)       another live daemon instance holds the lock
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AcquisitionInputError",
+    "ConfigError",
+    "DaemonLockedError",
+    "PrioritiserError",
+    "SelectionError",
+    "UnknownAcquisitionError",
+]
+
+
+class PrioritiserError(Exception):
+    """Root of every error the prioritiser raises on purpose."""
+
+
+class AcquisitionInputError(PrioritiserError, ValueError):
+    """Posterior samples, per-question scores or question weights have a bad shape or value."""
+
+
+class UnknownAcquisitionError(PrioritiserError, LookupError):
+    """An acquisition function was requested by a name that is not registered."""
+
+
+class SelectionError(PrioritiserError, ValueError):
+    """A batch selection was asked with an invalid size, method or fraction."""
+
+
+class ConfigError(PrioritiserError, ValueError):
+    """A setting, config file or command-line value is missing or invalid."""
+
+
+class DaemonLockedError(PrioritiserError, RuntimeError):
+    """Another live instance of the daemon holds the lock."""
