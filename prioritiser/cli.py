@@ -66,7 +66,103 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(command=_score)
 
 
-REGISTRATIONS: list[Callable[[argparse._SubParsersAction], None]] = [_add_score]
+def _run(args: argparse.Namespace) -> int:
+    from prioritiser.config import load_config
+    from prioritiser.daemon import Daemon
+
+    config = load_config(args.config, env=os.environ)
+    Daemon(config, max_retrains=args.max_retrains).serve()
+    return 0
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("run", help="run the scheduled daemon: sync, retrain, score, push")
+    parser.add_argument(
+        "--config", type=Path, default=os.environ.get("ZOO_CONFIG"), help="TOML config file"
+    )
+    parser.add_argument(
+        "--max-retrains", type=int, default=None, help="stop after this many retrain cycles"
+    )
+    parser.set_defaults(command=_run)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from prioritiser.status import read_status
+
+    cycles, versions = read_status(_database_url(args))
+    print(cycles.tail(args.last).to_string(index=False) if len(cycles) else "no cycles yet")
+    print()
+    print(versions.to_string(index=False) if len(versions) else "no model versions yet")
+    return 0
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from prioritiser.config import load_config
+
+    return load_config(args.config, env=os.environ).sync.database_url
+
+
+def _add_status(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("status", help="print recorded cycles and model versions")
+    parser.add_argument(
+        "--config", type=Path, default=os.environ.get("ZOO_CONFIG"), help="TOML config file"
+    )
+    parser.add_argument("--last", type=int, default=20, help="cycles to show")
+    parser.set_defaults(command=_status)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from prioritiser.status import rollback
+
+    rollback(_database_url(args), args.version)
+    print(f"deployed model version {args.version}")
+    return 0
+
+
+def _add_rollback(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("rollback", help="deploy an earlier model version")
+    parser.add_argument(
+        "--config", type=Path, default=os.environ.get("ZOO_CONFIG"), help="TOML config file"
+    )
+    parser.add_argument("--version", type=int, required=True, help="model version id (see status)")
+    parser.set_defaults(command=_rollback)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import json
+
+    from prioritiser.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        workdir=args.workdir, cycles=args.cycles, subjects=args.subjects, encoder=args.encoder
+    )
+    summary = run_demo(options)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo", help="run two full cycles against a local emulator, write a report"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("zoo-demo"), help="where everything is written"
+    )
+    parser.add_argument("--cycles", type=int, default=2, help="full cycles to run")
+    parser.add_argument(
+        "--subjects", type=int, default=240, help="simulated galaxies in the emulator"
+    )
+    parser.add_argument("--encoder", default="zoobot-sim-atto", help="encoder to start from")
+    parser.set_defaults(command=_demo)
+
+
+REGISTRATIONS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_score,
+    _add_run,
+    _add_status,
+    _add_rollback,
+    _add_demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
+
 from zoobot.data import CatalogDataModule
 from zoobot.finetune import FinetuneableZoobotTree, get_trainer
 from zoobot.schemas import Schema

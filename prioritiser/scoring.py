@@ -7,8 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from zoobot.finetune import FinetuneableZoobotTree
-from zoobot.predict import iter_posterior, vote_fractions_from_samples
 
 from prioritiser.acquisition import (
     asked_probability,
@@ -16,10 +14,15 @@ from prioritiser.acquisition import (
     get_acquisition,
     mutual_information,
 )
+from zoobot.finetune import FinetuneableZoobotTree
+from zoobot.predict import iter_posterior, vote_fractions_from_samples
 
 __all__ = ["score_catalog"]
 
 logger = logging.getLogger(__name__)
+
+#: Galaxies scored per call of the acquisition maths: large calls amortise its per-call cost.
+SCORE_CHUNK = 4096
 
 
 def score_catalog(
@@ -52,21 +55,29 @@ def score_catalog(
     schema = models[0].schema
     score_function = get_acquisition(acquisition)
     rng = np.random.default_rng(seed)
-    frames = []
-    for indices, samples in iter_posterior(models, catalog, n_samples, **predict_kwargs):
+    ids = catalog["id_str"].astype(str).to_numpy()
+
+    def score_chunk(indices: np.ndarray, samples: np.ndarray) -> pd.DataFrame:
         mi = mutual_information(samples, schema, total_votes)
         score = (
             combined_score(mi, schema, asked_probability=asked_probability(samples, schema))
             if acquisition == "bald"
             else score_function(samples, schema, rng=rng, total_votes=total_votes)
         )
-        frame = pd.DataFrame(
-            {"id_str": catalog["id_str"].astype(str).to_numpy()[indices], "score": score}
-        )
+        frame = pd.DataFrame({"id_str": ids[indices], "score": score})
         frame[[f"mi_{q}" for q in schema.question_names]] = mi
         fractions = vote_fractions_from_samples(samples, schema.question_slices)
         frame[[f"{c}_fraction" for c in schema.label_cols]] = fractions
-        frames.append(frame)
+        return frame
+
+    frames, pending = [], []
+    for batch in iter_posterior(models, catalog, n_samples, **predict_kwargs):
+        pending.append(batch)
+        if sum(len(i) for i, _ in pending) >= SCORE_CHUNK:
+            frames.append(score_chunk(*map(np.concatenate, zip(*pending))))
+            pending = []
+    if pending:
+        frames.append(score_chunk(*map(np.concatenate, zip(*pending))))
     ranked = pd.concat(frames, ignore_index=True).sort_values(
         "score", ascending=False, kind="stable"
     )

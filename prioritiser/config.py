@@ -1,0 +1,144 @@
+"""Settings of the prioritisation daemon, declared once with type, default and help text.
+
+A daemon config file is TOML with two tables: ``[panoptes_sync]`` (the Zooniverse link: database,
+endpoint, project, workflow, push caps; see ``panoptes_sync.config``) and ``[prioritiser]``
+(below). Precedence: defaults < file < ``ZOO_*`` environment variables < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panoptes_sync.config import Settings as SyncSettings
+from panoptes_sync.config import load_settings as load_sync_settings
+from prioritiser.errors import ConfigError
+
+__all__ = ["DaemonConfig", "PrioritiserSettings", "describe_settings", "load_config"]
+
+ENV_PREFIX = "ZOO_"
+
+
+def _setting(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class PrioritiserSettings:
+    """Model, scoring and schedule settings (see each field's ``help``)."""
+
+    workdir: str = _setting(
+        "zoo-work", "Folder for image caches, checkpoints, predictions and reports."
+    )
+    schema: str = _setting("decals_dr5", "Built-in decision tree the ensemble predicts.")
+    encoder: str = _setting(
+        "zoobot-sim-pico",
+        "Encoder for a fresh ensemble: shipped name, timm architecture or hf_hub: name.",
+    )
+    image_size: int = _setting(64, "Image side in pixels for training and prediction.")
+    n_models: int = _setting(2, "Ensemble members (M).")
+    n_samples: int = _setting(5, "MC-dropout passes per member when scoring (T).")
+    n_blocks: int = _setting(1, "Encoder blocks finetuned (0: head only, -1: all).")
+    learning_rate: float = _setting(1e-3, "Head learning rate.")
+    max_epochs: int = _setting(8, "Epoch limit per retrain.")
+    batch_size: int = _setting(32, "Images per batch.")
+    total_votes: int = _setting(40, "Volunteers a shown galaxy would get (N in the MI).")
+    acquisition: str = _setting("bald", "Ranking: bald, entropy, variation_ratio or random.")
+    labelled_min_votes: int = _setting(
+        5, "A subject is labelled (trains the model) once this many volunteers classified it."
+    )
+    validation_fraction: float = _setting(0.2, "Share of labelled subjects held out for the gate.")
+    gate_tolerance: float = _setting(
+        0.0, "Deploy a new ensemble if its validation loss <= deployed x (1 + tolerance)."
+    )
+    push_size: int = _setting(20, "Prioritised subjects pushed per cycle.")
+    random_control_fraction: float = _setting(
+        0.1, "Share of each push drawn at random from the pool, flagged random_selection."
+    )
+    sync_interval_s: float = _setting(300.0, "Seconds between sync jobs.")
+    retrain_interval_s: float = _setting(86_400.0, "Seconds between scheduled retrains.")
+    retrain_min_new_labelled: int = _setting(
+        50,
+        "Retrain early once this many subjects became labelled since the last retrain (0: never).",
+    )
+    misfire_grace_s: float = _setting(
+        600.0, "A job late by less than this still runs after downtime."
+    )
+    seed: int = _setting(0, "Seed of training, control selection and the validation split.")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The daemon's whole configuration: the Zooniverse link and the prioritiser."""
+
+    sync: SyncSettings
+    prioritiser: PrioritiserSettings
+
+
+def describe_settings() -> list[dict[str, Any]]:
+    """Name, environment variable, type, default and help of every prioritiser setting."""
+    hints = typing.get_type_hints(PrioritiserSettings)
+    return [
+        {
+            "name": f.name,
+            "env": ENV_PREFIX + f.name.upper(),
+            "type": getattr(hints[f.name], "__name__", str(hints[f.name])),
+            "default": f.default,
+            "help": f.metadata["help"],
+        }
+        for f in dataclasses.fields(PrioritiserSettings)
+    ]
+
+
+def _convert(name: str, value: Any, kind: type, where: str) -> Any:
+    try:
+        if kind is bool and isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"setting {name} from {where} must be {kind.__name__}, got {value!r}"
+        ) from error
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sync_overrides: Mapping[str, Any] | None = None,
+) -> DaemonConfig:
+    """Resolve both tables: defaults < file < ``ZOO_*`` env < overrides.
+
+    Raises:
+        ConfigError: for a missing or invalid file, an unknown key or a value of the wrong type.
+    """
+    table: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"no config file at {path}; pass --config with a TOML file")
+        try:
+            table = tomllib.loads(path.read_text()).get("prioritiser", {})
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+    hints = typing.get_type_hints(PrioritiserSettings)
+    unknown = set(table) - set(hints)
+    if unknown:
+        raise ConfigError(
+            f"unknown [prioritiser] settings {sorted(unknown)}; known: {sorted(hints)}"
+        )
+    values = {k: _convert(k, v, hints[k], str(config_file)) for k, v in table.items()}
+    for name, kind in hints.items():
+        raw = (env or {}).get(ENV_PREFIX + name.upper())
+        if raw:
+            values[name] = _convert(name, raw, kind, ENV_PREFIX + name.upper())
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _convert(name, value, hints[name], "the command line")
+    sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
+    return DaemonConfig(sync=sync, prioritiser=PrioritiserSettings(**values))

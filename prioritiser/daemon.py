@@ -1,0 +1,228 @@
+"""The scheduled service: the single place that wires the store, the models and the push together.
+
+Jobs live in APScheduler's SQLAlchemy job store, in the same database as everything else:
+``sync`` every ``sync_interval_s``, ``retrain`` (a full cycle: sync, aggregate, retrain, gate,
+score, push) every ``retrain_interval_s`` or as soon as ``retrain_min_new_labelled`` galaxies
+have become labelled, and a lock ``heartbeat``. Missed runs (after downtime) run once if they
+are late by less than ``misfire_grace_s``; otherwise they wait for their next time.
+
+SIGTERM or SIGINT stop the scheduler after the running job finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from panoptes_sync.aggregate import stored_vote_table
+from panoptes_sync.client import (
+    RetryPolicy,
+    ResilientPanoptes,
+    connect_panoptes,
+    credentials_from_env,
+)
+from panoptes_sync.store import create_engine_for_url, session_scope, upgrade_database
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from zoobot.schemas import get_schema
+
+from prioritiser.config import DaemonConfig
+from prioritiser.cycle import CycleContext, resume_interrupted, run_retrain, run_sync
+from prioritiser.errors import ConfigError
+from prioritiser.lock import acquire_lock, heartbeat, release_lock
+from prioritiser.records import Cycle, create_tables, utcnow
+
+__all__ = ["Daemon", "prepare_store", "run_job"]
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+_ACTIVE: Daemon | None = None
+
+
+def prepare_store(database_url: str) -> Engine:
+    """Migrate panoptes_sync's tables and create the prioritiser's; returns the engine."""
+    engine = create_engine_for_url(database_url)
+    upgrade_database(engine)
+    create_tables(engine)
+    return engine
+
+
+def run_job(kind: str) -> None:
+    """Entry point the job store refers to; runs ``kind`` on the daemon of this process."""
+    if _ACTIVE is None:
+        logger.warning("job %s fired with no daemon running in this process", kind)
+        return
+    _ACTIVE.run(kind)
+
+
+class Daemon:
+    """The prioritisation service for one database.
+
+    Args:
+        config: resolved settings.
+        connect: makes a logged-in Panoptes client (default: from ``ZOO_PANOPTES_*`` env vars).
+        trainer_kwargs: extra Lightning Trainer arguments for retraining.
+        max_retrains: stop after this many retrain cycles (tests and the demo); None runs forever.
+
+    Raises:
+        ConfigError: if the project or workflow id is not set.
+    """
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        connect: Callable[[], ResilientPanoptes] | None = None,
+        trainer_kwargs: dict[str, Any] | None = None,
+        max_retrains: int | None = None,
+    ) -> None:
+        if config.sync.project_id is None or config.sync.workflow_id is None:
+            raise ConfigError(
+                "project_id and workflow_id must be set in [panoptes_sync] or ZOO_PROJECT_ID / ZOO_WORKFLOW_ID"
+            )
+        self.config = config
+        self.engine = prepare_store(config.sync.database_url)
+        self._client: ResilientPanoptes | None = None
+        self._connect = connect or self._connect_from_env
+        self.context = CycleContext(
+            config=config,
+            engine=self.engine,
+            connect=self.client,
+            schema=get_schema(config.prioritiser.schema),
+            trainer_kwargs={
+                "accelerator": "auto",
+                "enable_progress_bar": False,
+                **(trainer_kwargs or {}),
+            },
+        )
+        self.max_retrains = max_retrains
+        self.retrains = 0
+        self._scheduler: BlockingScheduler | None = None
+
+    def _connect_from_env(self) -> ResilientPanoptes:
+        settings = self.config.sync
+        policy = RetryPolicy(
+            max_attempts=settings.max_retries + 1, timeout_s=settings.request_timeout_s
+        )
+        return connect_panoptes(settings.endpoint, credentials_from_env(os.environ), policy=policy)
+
+    def client(self) -> ResilientPanoptes:
+        """The Panoptes connection, made on first use."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def run(self, kind: str) -> None:
+        """Run one job now: ``sync``, ``retrain`` or ``heartbeat``."""
+        if kind == "heartbeat":
+            heartbeat(self.engine)
+        elif kind == "sync":
+            run_sync(self.context)
+            if self._labelled_since_retrain() >= max(
+                1, self.config.prioritiser.retrain_min_new_labelled
+            ):
+                self._reschedule("retrain", utcnow())
+        elif kind == "retrain":
+            run_retrain(self.context)
+            self.retrains += 1
+            if self.max_retrains is not None and self.retrains >= self.max_retrains:
+                self.stop()
+
+    def _labelled_since_retrain(self) -> int:
+        if not self.config.prioritiser.retrain_min_new_labelled:
+            return 0
+        schema = self.context.schema
+        votes = stored_vote_table(self.engine, schema.name, schema.label_cols, schema)
+        labelled = int(
+            (
+                votes[schema.questions[0].total_votes_col]
+                >= self.config.prioritiser.labelled_min_votes
+            ).sum()
+        )
+        with session_scope(self.engine) as session:
+            last = session.execute(
+                select(Cycle)
+                .where(Cycle.kind == "retrain", Cycle.status == "done")
+                .order_by(Cycle.id.desc())
+            ).scalar()
+            before = (last.counts.get("train", 0) + last.counts.get("validation", 0)) if last else 0
+        return labelled - before
+
+    def _reschedule(self, job_id: str, when: datetime) -> None:
+        if self._scheduler is not None:
+            self._scheduler.modify_job(job_id, next_run_time=when)
+
+    def stop(self) -> None:
+        """Ask the scheduler to stop once the running job is done."""
+        if self._scheduler is not None and self._scheduler.running:
+            threading.Thread(
+                target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
+            ).start()
+
+    def serve(self) -> None:
+        """Take the database's lock, finish interrupted pushes, then run the schedule until stopped.
+
+        Raises:
+            DaemonLockedError: if another instance holds this database.
+        """
+        global _ACTIVE
+        acquire_lock(self.engine)
+        _ACTIVE = self
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            resume_interrupted(self.context)
+            self._scheduler = self._build_scheduler()
+            for sig in previous:
+                signal.signal(sig, self._on_signal)
+            logger.info("daemon started pid=%d", os.getpid())
+            self._scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            _ACTIVE = None
+            release_lock(self.engine)
+            logger.info("daemon stopped retrains=%d", self.retrains)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        logger.info(
+            "signal received signal=%s; stopping after the running job", signal.Signals(signum).name
+        )
+        self.stop()
+
+    def _build_scheduler(self) -> BlockingScheduler:
+        settings = self.config.prioritiser
+        scheduler = BlockingScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=self.engine, tablename="prioritiser_jobs")
+            },
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(settings.misfire_grace_s),
+            },
+            timezone="UTC",
+        )
+        now = utcnow()
+        jobs = {
+            "sync": (settings.sync_interval_s, now + timedelta(seconds=settings.sync_interval_s)),
+            "retrain": (settings.retrain_interval_s, now),
+            "heartbeat": (HEARTBEAT_S, now + timedelta(seconds=HEARTBEAT_S)),
+        }
+        for job_id, (interval_s, first) in jobs.items():
+            scheduler.add_job(
+                run_job,
+                "interval",
+                seconds=interval_s,
+                args=[job_id],
+                id=job_id,
+                replace_existing=True,
+                next_run_time=first,
+            )
+        return scheduler
