@@ -46,7 +46,9 @@ def train_ensemble(
         save_dir: ``save_dir/model_<m>/checkpoints/best.ckpt`` per member.
         n_models: M.
         encoder: encoder name for a fresh start (timm architecture or shipped encoder).
-        warm_start: checkpoints to continue from, one per member (cycled if fewer).
+        warm_start: checkpoints to continue from, one per member (cycled if fewer); their
+            weights are kept and this call's ``model_kwargs`` (learning rate, unfrozen blocks)
+            apply.
         bootstrap: resample the training catalogue per member.
         seed: base seed.
         model_kwargs: extra :class:`FinetuneableZoobotTree` arguments (``n_blocks``,
@@ -75,10 +77,11 @@ def train_ensemble(
             resize_size=image_size,
             check=m == 0,
         )
-        if warm_start:
-            model = FinetuneableZoobotTree.load_model(warm_start[m % len(warm_start)])
-        else:
-            model = FinetuneableZoobotTree(schema=schema, name=encoder, **model_kwargs)
+        model = (
+            _warm_started(warm_start[m % len(warm_start)], schema, model_kwargs)
+            if warm_start
+            else FinetuneableZoobotTree(schema=schema, name=encoder, **model_kwargs)
+        )
         trainer = get_trainer(Path(save_dir) / f"model_{m}", **(trainer_kwargs or {}))
         trainer.fit(model, datamodule)
         checkpoints.append(Path(trainer.checkpoint_callback.best_model_path))
@@ -89,6 +92,17 @@ def train_ensemble(
             checkpoints[-1],
         )
     return checkpoints
+
+
+def _warm_started(
+    checkpoint: str | Path, schema: Schema, model_kwargs: dict[str, Any]
+) -> FinetuneableZoobotTree:
+    previous = FinetuneableZoobotTree.load_model(checkpoint)
+    model = FinetuneableZoobotTree(
+        schema=schema, name=previous.hparams.architecture, **model_kwargs
+    )
+    model.load_state_dict(previous.state_dict())
+    return model
 
 
 def load_ensemble(checkpoints: Sequence[str | Path]) -> list[FinetuneableZoobotTree]:

@@ -1,0 +1,177 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from panoptes_sync.emulator import serve_emulator
+from panoptes_sync.store import Classification, session_scope
+from prioritiser.config import load_config
+from prioritiser.daemon import Daemon
+from prioritiser.errors import DaemonLockedError
+from prioritiser.lock import acquire_lock
+from prioritiser.records import Cycle, ModelVersion
+from prioritiser.status import read_status
+from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_settings
+
+pytestmark = pytest.mark.timeout(600)
+
+LOGIN, PASSWORD = "owner", "secret"
+
+
+def _emulator_settings(tmp_path: Path, **overrides):
+    values = {"subjects": 40, "classifications": 160, "retirement_count": 6, "prioritized": True, "image_size": 32}
+    return small_settings(tmp_path, **{**values, **overrides})
+
+
+def _write_config(tmp_path: Path, emulator, **prioritiser) -> Path:
+    values = {
+        "workdir": str(tmp_path / "work"),
+        "encoder": "test_resnet",
+        "image_size": 32,
+        "n_models": 1,
+        "n_samples": 2,
+        "max_epochs": 1,
+        "batch_size": 16,
+        "labelled_min_votes": 3,
+        "push_size": 6,
+        "sync_interval_s": 1.0,
+        "retrain_interval_s": 2.0,
+        "retrain_min_new_labelled": 0,
+        "seed": 0,
+        **prioritiser,
+    }
+    lines = [
+        "[panoptes_sync]",
+        f'database_url = "sqlite:///{tmp_path / "zoo.sqlite3"}"',
+        f'endpoint = "{emulator.endpoint}"',
+        f"project_id = {emulator.project_id}",
+        f"workflow_id = {emulator.workflow_id}",
+        "",
+        "[prioritiser]",
+    ]
+    lines += [f"{k} = {v!r}".replace("'", '"') for k, v in values.items()]
+    path = tmp_path / "daemon.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def credentials(monkeypatch):
+    monkeypatch.setenv("ZOO_PANOPTES_USERNAME", LOGIN)
+    monkeypatch.setenv("ZOO_PANOPTES_PASSWORD", PASSWORD)
+    reset_panoptes_client()
+    yield
+    reset_panoptes_client()
+
+
+def _retrains(engine):
+    with session_scope(engine) as session:
+        return [(c.status, c.stage, c.counts) for c in session.execute(select(Cycle).where(Cycle.kind == "retrain")).scalars()]
+
+
+def test_daemon_runs_two_full_cycles_on_a_short_schedule(tmp_path, credentials):
+    with serve_emulator(_emulator_settings(tmp_path, volunteer_rate_per_s=3.0)) as emulator:
+        config = load_config(_write_config(tmp_path, emulator), env=os.environ)
+        daemon = Daemon(config, trainer_kwargs={"accelerator": "cpu"}, max_retrains=2)
+        daemon.serve()
+        emulator_ids = set(emulator.classification_ids())
+    retrains = _retrains(daemon.engine)
+    assert [status for status, _, _ in retrains] == ["done", "done"], retrains
+    assert all(counts["pushed"] == 6 for _, _, counts in retrains)
+    with session_scope(daemon.engine) as session:
+        stored = session.execute(select(func.count()).select_from(Classification)).scalar()
+        versions = session.execute(select(ModelVersion)).scalars().all()
+        assert len(versions) == 2 and sum(v.deployed for v in versions) == 1
+    assert 0 < stored <= len(emulator_ids)
+    cycles, _ = read_status(config.sync.database_url)
+    assert set(cycles["kind"]) >= {"retrain"}
+
+
+def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path, credentials):
+    with serve_emulator(_emulator_settings(tmp_path)) as emulator:
+        config_path = _write_config(tmp_path, emulator)
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys, time; from prioritiser.daemon import prepare_store; from prioritiser.lock import acquire_lock;"
+             "acquire_lock(prepare_store(sys.argv[1])); print('locked', flush=True); time.sleep(60)",
+             f"sqlite:///{tmp_path / 'zoo.sqlite3'}"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            config = load_config(config_path, env=os.environ)
+            with pytest.raises(DaemonLockedError, match=f"pid {holder.pid}.*stop it first"):
+                Daemon(config).serve()
+            result = subprocess.run(
+                [sys.executable, "-m", "prioritiser", "run", "--config", str(config_path)],
+                capture_output=True, text=True, timeout=120,
+            )
+            assert result.returncode == 1
+            assert "another prioritiser daemon" in result.stderr
+        finally:
+            holder.kill()
+            holder.wait()
+        acquire_lock(Daemon(config).engine)
+
+
+def _stage(database: Path) -> str | None:
+    try:
+        with sqlite3.connect(database, timeout=1) as connection:
+            row = connection.execute("SELECT stage FROM prioritiser_cycles WHERE kind='retrain' ORDER BY id DESC").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
+def test_sigkill_mid_cycle_then_restart_pushes_nothing_twice_and_loses_nothing(tmp_path, credentials):
+    with serve_emulator(_emulator_settings(tmp_path)) as emulator:
+        config_path = _write_config(tmp_path, emulator)
+        command = [sys.executable, "-m", "prioritiser", "run", "--config", str(config_path), "--max-retrains", "1"]
+        first = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while _stage(tmp_path / "zoo.sqlite3") not in ("push", "pushed") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed_at = _stage(tmp_path / "zoo.sqlite3")
+        assert killed_at in ("push", "pushed")
+        second = subprocess.run(command, stderr=subprocess.PIPE, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr[-2000:]
+        sets = emulator.query("SELECT id, display_name FROM subject_sets")
+        pushed_sets = [s for s in sets if s["display_name"].startswith("prioritised cycle")]
+        members = emulator.query(
+            "SELECT subject_set_id, subject_id, COUNT(*) AS n FROM set_member_subjects "
+            "GROUP BY subject_set_id, subject_id HAVING n > 1"
+        )
+        emulator_ids = set(emulator.classification_ids())
+    names = [s["display_name"] for s in pushed_sets]
+    assert len(names) == len(set(names)), names
+    assert "prioritised cycle 1" in names
+    assert members == []
+    config = load_config(config_path, env=os.environ)
+    engine = Daemon(config).engine
+    retrains = _retrains(engine)
+    assert retrains[0][0] == "done" and retrains[0][2]["pushed"] == 6
+    with session_scope(engine) as session:
+        stored = set(session.execute(select(Classification.id)).scalars())
+    assert stored == emulator_ids
+
+
+def test_a_retrain_that_makes_the_model_worse_is_not_deployed(tmp_path, credentials):
+    with serve_emulator(_emulator_settings(tmp_path)) as emulator:
+        good = load_config(_write_config(tmp_path, emulator, max_epochs=2), env=os.environ)
+        daemon = Daemon(good, trainer_kwargs={"accelerator": "cpu"})
+        daemon.run("retrain")
+        bad = load_config(_write_config(tmp_path, emulator, learning_rate=50.0, n_blocks=-1), env=os.environ)
+        Daemon(bad, trainer_kwargs={"accelerator": "cpu"}).run("retrain")
+    with session_scope(daemon.engine) as session:
+        versions = session.execute(select(ModelVersion).order_by(ModelVersion.id)).scalars().all()
+        assert [v.status for v in versions] == ["accepted", "rejected"]
+        assert [v.deployed for v in versions] == [True, False]
+        assert versions[1].validation_loss > versions[1].baseline_loss
