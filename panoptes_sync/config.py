@@ -161,7 +161,8 @@ def _read_config_file(path: Path, hints: Mapping[str, Any]) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-    table = data.get("panoptes_sync", data)
+    # Settings sit under [panoptes_sync], or at top level; other services' tables are theirs.
+    table = data.get("panoptes_sync", {k: v for k, v in data.items() if not isinstance(v, dict)})
     values = {}
     for name, value in table.items():
         if name not in hints:

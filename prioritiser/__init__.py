@@ -1,0 +1,56 @@
+"""Prioritiser: spend volunteer clicks where they teach the model most.
+
+Importing ``prioritiser`` loads only the array-level API (acquisition and selection, numpy
+only). The service lives in submodules that load torch on import: ``prioritiser.scoring``,
+``prioritiser.ensemble``, ``prioritiser.daemon``, ``prioritiser.demo``.
+"""
+
+from prioritiser.acquisition import (
+    asked_probability,
+    combined_score,
+    get_acquisition,
+    list_acquisitions,
+    mutual_information,
+    predictive_entropy,
+    question_mutual_information,
+    random_score,
+    variation_ratio,
+)
+from prioritiser.errors import (
+    AcquisitionInputError,
+    ConfigError,
+    DaemonLockedError,
+    PrioritiserError,
+    SelectionError,
+    UnknownAcquisitionError,
+)
+from prioritiser.selection import (
+    ACTIVE_PRIORITY,
+    RANDOM_SELECTION,
+    select_batch,
+    select_power,
+    select_top_k,
+)
+
+__all__ = [
+    "ACTIVE_PRIORITY",
+    "RANDOM_SELECTION",
+    "AcquisitionInputError",
+    "ConfigError",
+    "DaemonLockedError",
+    "PrioritiserError",
+    "SelectionError",
+    "UnknownAcquisitionError",
+    "asked_probability",
+    "combined_score",
+    "get_acquisition",
+    "list_acquisitions",
+    "mutual_information",
+    "predictive_entropy",
+    "question_mutual_information",
+    "random_score",
+    "select_batch",
+    "select_power",
+    "select_top_k",
+    "variation_ratio",
+]
