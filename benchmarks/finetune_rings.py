@@ -40,7 +40,13 @@ def accuracy(
     test, val, pool = split()
     train = pool.sample(n=min(n_labels, len(pool)), random_state=seed)
     torch.manual_seed(seed)
-    from_scratch = encoder in ("resnet18", "convnext_pico", "convnext_nano", "efficientnet_b0")
+    from_scratch = encoder in (
+        "resnet18",
+        "convnext_atto",
+        "convnext_pico",
+        "convnext_nano",
+        "efficientnet_b0",
+    )
     model = FinetuneableZoobotClassifier(
         name=encoder,
         num_classes=2,

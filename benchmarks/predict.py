@@ -1,4 +1,4 @@
-"""Posterior prediction speed: encoder once + head T times, against re-running the whole network T times.
+"""Posterior prediction speed: encoder once + head T times, against T full re-runs.
 
 Usage: python benchmarks/predict.py [--n 64] [--architecture convnext_nano] [--size 224]
 
@@ -86,18 +86,19 @@ def main() -> None:
         else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
     )
     print(
-        f"posterior prediction, {args.architecture}, {args.size} px, {args.n} real ring galaxies, {hardware}\n"
+        f"posterior prediction, {args.architecture}, {args.size} px, "
+        f"{args.n} real ring galaxies, {hardware}\n"
     )
     print("| T | encoder once (galaxies/s) | full re-runs (galaxies/s) | speed-up |")
     print("|---|---|---|---|")
     for n_samples in (5, 15):
         _, fast = timed(
-            lambda: predict_posterior(
+            lambda n_samples=n_samples: predict_posterior(
                 model, catalog, n_samples=n_samples, precision=precision, **common
             )
         )
         _, slow = timed(
-            lambda: full_reruns(
+            lambda n_samples=n_samples: full_reruns(
                 model, catalog, n_samples, args.size, args.batch_size, device, precision
             )
         )

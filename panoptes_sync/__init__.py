@@ -14,7 +14,14 @@ from panoptes_sync.client import (
 )
 from panoptes_sync.config import Settings, load_settings
 from panoptes_sync.errors import PanoptesSyncError
-from panoptes_sync.push import PushItem, PushPlan, PushReport, execute_push, plan_push, read_ranked_list
+from panoptes_sync.push import (
+    PushItem,
+    PushPlan,
+    PushReport,
+    execute_push,
+    plan_push,
+    read_ranked_list,
+)
 from panoptes_sync.subjects import SubjectSyncReport, sync_workflow_subjects
 from panoptes_sync.sync import SyncReport, sync_classifications
 

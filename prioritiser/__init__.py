@@ -1,18 +1,21 @@
 """Prioritiser: spend volunteer clicks where they teach the model most.
 
-Importing ``prioritiser`` loads only the array-level API (acquisition and selection, numpy
-only). The service lives in submodules that load torch on import: ``prioritiser.scoring``,
+Importing ``prioritiser`` loads only the array-level API (acquisition and selection: numpy,
+with numba kernels). The service lives in submodules that load torch on import: ``prioritiser.scoring``,
 ``prioritiser.ensemble``, ``prioritiser.daemon``, ``prioritiser.demo``.
 """
 
 from prioritiser.acquisition import (
     asked_probability,
+    bald,
     combined_score,
+    entropy,
     get_acquisition,
     list_acquisitions,
     mutual_information,
     predictive_entropy,
     question_mutual_information,
+    question_variation_ratio,
     random_score,
     variation_ratio,
 )
@@ -42,12 +45,15 @@ __all__ = [
     "SelectionError",
     "UnknownAcquisitionError",
     "asked_probability",
+    "bald",
     "combined_score",
+    "entropy",
     "get_acquisition",
     "list_acquisitions",
     "mutual_information",
     "predictive_entropy",
     "question_mutual_information",
+    "question_variation_ratio",
     "random_score",
     "select_batch",
     "select_power",

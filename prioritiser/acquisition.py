@@ -8,17 +8,16 @@ votes a galaxy would receive and the choice of posterior sample, per question of
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import gammaln, xlogy
+from scipy.special import xlogy
 
+from prioritiser._dirichlet_multinomial import mean_fractions, question_information
 from prioritiser.errors import AcquisitionInputError, UnknownAcquisitionError
 
 if TYPE_CHECKING:
@@ -28,12 +27,16 @@ __all__ = [
     "DEFAULT_MAX_EXACT_OUTCOMES",
     "DEFAULT_TOTAL_VOTES",
     "asked_probability",
+    "bald",
     "combined_score",
+    "entropy",
     "get_acquisition",
     "list_acquisitions",
     "mutual_information",
     "predictive_entropy",
     "question_mutual_information",
+    "question_variation_ratio",
+    "random",
     "random_score",
     "variation_ratio",
 ]
@@ -45,9 +48,6 @@ DEFAULT_TOTAL_VOTES = 40
 
 DEFAULT_MAX_EXACT_OUTCOMES = 32
 """Questions whose vote splits number at most this are enumerated exactly (binary ones always)."""
-
-_BLOCK_ELEMENTS = 1 << 16
-"""Galaxies x samples x outcomes per block of work: bounds memory and keeps blocks in cache."""
 
 _METHODS = ("auto", "exact", "stick_breaking")
 
@@ -68,7 +68,7 @@ def asked_probability(samples: np.ndarray, schema: Schema) -> np.ndarray:
         AcquisitionInputError: if ``samples`` has the wrong shape or non-positive values.
     """
     samples = _validate_samples(samples, schema)
-    return schema.question_asked_probability(_mean_fractions(_by_answer(samples), schema).T)
+    return schema.question_asked_probability(_mean_fractions(samples, schema))
 
 
 def mutual_information(
@@ -109,16 +109,26 @@ def mutual_information(
         "Bayesian active learning for classification and preference learning", arXiv:1112.5745.
     """
     samples = _validate_samples(samples, schema)
+    asked = schema.question_asked_probability(_mean_fractions(samples, schema))
+    return _mutual_information(samples, schema, asked, total_votes, max_exact_outcomes)
+
+
+def _mutual_information(
+    samples: np.ndarray,
+    schema: Schema,
+    asked: np.ndarray,
+    total_votes: int,
+    max_exact_outcomes: int,
+) -> np.ndarray:
+    """mutual_information for validated samples and their [n_galaxies, n_questions] P(asked)."""
     if total_votes < 0:
         raise AcquisitionInputError(f"total_votes must be >= 0, got {total_votes}")
     started = time.perf_counter()
-    by_answer = _by_answer(samples)  # [n_answers, n_samples, n_galaxies]
-    asked = schema.question_asked_probability(_mean_fractions(by_answer, schema).T)
     vote_counts = np.rint(total_votes * asked).astype(np.int64)  # [n_galaxies, n_questions]
     result = np.empty(asked.shape)
     for q, answers in enumerate(schema.question_slices):
         result[:, q] = _question_mi(
-            by_answer[answers], vote_counts[:, q], "auto", max_exact_outcomes
+            samples[:, :, answers], vote_counts[:, q], "auto", max_exact_outcomes
         )
     logger.debug(
         "mutual information n_galaxies=%d n_samples=%d total_votes=%d duration_s=%.3f",
@@ -140,8 +150,11 @@ def question_mutual_information(
     """Mutual information between one question's N votes and the posterior sample, in nats.
 
     ``exact`` enumerates every split of N votes over K answers (C(N+K-1, K-1) outcomes), in log
-    space with log rising factorials, vectorised over galaxies and samples. That is cheap for binary
-    questions (N+1 outcomes) but not for K >= 4 at N = 40 (12,341 to 1.2 million outcomes).
+    space with log rising factorials, in compiled kernels (``prioritiser._dirichlet_multinomial``)
+    run in parallel over galaxies. That is cheap for binary questions (N+1 outcomes; their
+    beta-binomial pmf is built from the ratio of successive outcomes, and outcomes below 1e-20 of
+    the peak are skipped, which changes an entropy by under 1e-18 nats) but not for K >= 4 at
+    N = 40 (12,341 to 1.2 million outcomes).
 
     ``stick_breaking`` writes the K-answer Dirichlet-multinomial as a chain of K-1 beta-binomials
     (answers sorted by ascending mean vote fraction; stick a covers answer a against the answers
@@ -195,8 +208,7 @@ def question_mutual_information(
             f"vote_counts must be one non-negative integer per galaxy ({alpha.shape[0]}), "
             f"got dtype {counts.dtype} and shape {counts.shape}"
         )
-    by_answer = np.ascontiguousarray(alpha.transpose(2, 1, 0))  # [K, n_samples, n_galaxies]
-    return _question_mi(by_answer, counts.astype(np.int64), method, max_exact_outcomes)
+    return _question_mi(alpha, counts.astype(np.int64), method, max_exact_outcomes)
 
 
 def predictive_entropy(samples: np.ndarray, schema: Schema) -> np.ndarray:
@@ -212,12 +224,12 @@ def predictive_entropy(samples: np.ndarray, schema: Schema) -> np.ndarray:
     Raises:
         AcquisitionInputError: if ``samples`` has the wrong shape or non-positive values.
     """
-    fractions = _mean_fractions(_by_answer(_validate_samples(samples, schema)), schema).T
+    fractions = _mean_fractions(_validate_samples(samples, schema), schema)
     terms = -xlogy(fractions, fractions)
     return np.stack([terms[:, answers].sum(axis=1) for answers in schema.question_slices], axis=1)
 
 
-def variation_ratio(samples: np.ndarray, schema: Schema) -> np.ndarray:
+def question_variation_ratio(samples: np.ndarray, schema: Schema) -> np.ndarray:
     """One minus the largest posterior-mean vote fraction of each question (a baseline).
 
     Args:
@@ -230,7 +242,7 @@ def variation_ratio(samples: np.ndarray, schema: Schema) -> np.ndarray:
     Raises:
         AcquisitionInputError: if ``samples`` has the wrong shape or non-positive values.
     """
-    fractions = _mean_fractions(_by_answer(_validate_samples(samples, schema)), schema).T
+    fractions = _mean_fractions(_validate_samples(samples, schema), schema)
     return np.stack(
         [1.0 - fractions[:, answers].max(axis=1) for answers in schema.question_slices], axis=1
     )
@@ -310,6 +322,115 @@ def combined_score(
     return scores @ factor
 
 
+def bald(
+    samples: np.ndarray,
+    schema: Schema,
+    *,
+    rng: np.random.Generator | None = None,
+    total_votes: int = DEFAULT_TOTAL_VOTES,
+) -> np.ndarray:
+    """BALD acquisition: :func:`mutual_information` per question, weighted by P(asked), summed.
+
+    Args:
+        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
+        schema: the decision tree.
+        rng: unused (every registry entry takes it).
+        total_votes: volunteers who would classify the galaxy.
+
+    Returns:
+        [n_galaxies] scores in nats, higher meaning "show this galaxy sooner".
+
+    Raises:
+        AcquisitionInputError: for bad samples or a negative ``total_votes``.
+    """
+    samples = _validate_samples(samples, schema)
+    asked = schema.question_asked_probability(_mean_fractions(samples, schema))
+    information = _mutual_information(
+        samples, schema, asked, total_votes, DEFAULT_MAX_EXACT_OUTCOMES
+    )
+    return combined_score(information, schema, asked_probability=asked)
+
+
+def entropy(
+    samples: np.ndarray,
+    schema: Schema,
+    *,
+    rng: np.random.Generator | None = None,
+    total_votes: int = DEFAULT_TOTAL_VOTES,
+) -> np.ndarray:
+    """Baseline acquisition: :func:`predictive_entropy` weighted by P(asked), summed.
+
+    Args:
+        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
+        schema: the decision tree.
+        rng: unused.
+        total_votes: unused (the predictive entropy ignores N).
+
+    Returns:
+        [n_galaxies] scores in nats.
+
+    Raises:
+        AcquisitionInputError: for bad samples.
+    """
+    asked = asked_probability(samples, schema)
+    return combined_score(predictive_entropy(samples, schema), schema, asked_probability=asked)
+
+
+def variation_ratio(
+    samples: np.ndarray,
+    schema: Schema,
+    *,
+    rng: np.random.Generator | None = None,
+    total_votes: int = DEFAULT_TOTAL_VOTES,
+) -> np.ndarray:
+    """Baseline acquisition: :func:`question_variation_ratio` weighted by P(asked), summed.
+
+    Args:
+        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
+        schema: the decision tree.
+        rng: unused.
+        total_votes: unused.
+
+    Returns:
+        [n_galaxies] scores.
+
+    Raises:
+        AcquisitionInputError: for bad samples.
+    """
+    asked = asked_probability(samples, schema)
+    return combined_score(
+        question_variation_ratio(samples, schema), schema, asked_probability=asked
+    )
+
+
+def random(
+    samples: np.ndarray,
+    schema: Schema,
+    *,
+    rng: np.random.Generator | None = None,
+    total_votes: int = DEFAULT_TOTAL_VOTES,
+) -> np.ndarray:
+    """Control acquisition: :func:`random_score` for each galaxy.
+
+    Args:
+        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations (only counted).
+        schema: the decision tree.
+        rng: the random generator; required.
+        total_votes: unused.
+
+    Returns:
+        [n_galaxies] scores in [0, 1).
+
+    Raises:
+        AcquisitionInputError: for bad samples or a missing ``rng``.
+    """
+    if rng is None:
+        raise AcquisitionInputError(
+            "the 'random' acquisition needs rng, e.g. rng=np.random.default_rng(seed)"
+        )
+    return random_score(_validate_samples(samples, schema).shape[0], rng)
+
+
 def list_acquisitions() -> list[str]:
     """Names of the registered acquisition functions."""
     return sorted(_REGISTRY)
@@ -319,7 +440,8 @@ def get_acquisition(name: str) -> AcquisitionFunction:
     """The acquisition function registered under ``name``.
 
     Every entry is called as ``fn(samples, schema, *, rng, total_votes=40)`` and returns finite
-    [n_galaxies] scores, higher meaning "show this galaxy sooner".
+    [n_galaxies] scores, higher meaning "show this galaxy sooner". Each name is the name of the
+    function it returns (:func:`bald`, :func:`entropy`, :func:`variation_ratio`, :func:`random`).
 
     Args:
         name: ``bald``, ``entropy``, ``variation_ratio`` or ``random``.
@@ -338,48 +460,8 @@ def get_acquisition(name: str) -> AcquisitionFunction:
         ) from None
 
 
-def _weighted_by_asked(
-    per_question: Callable[[np.ndarray, Schema, int], np.ndarray],
-) -> AcquisitionFunction:
-    """A registry entry: per-question scores weighted by P(asked) and summed over questions."""
-
-    def score(
-        samples: np.ndarray,
-        schema: Schema,
-        *,
-        rng: np.random.Generator | None = None,
-        total_votes: int = DEFAULT_TOTAL_VOTES,
-    ) -> np.ndarray:
-        asked = asked_probability(samples, schema)
-        return combined_score(
-            per_question(samples, schema, total_votes), schema, asked_probability=asked
-        )
-
-    return score
-
-
-def _random(
-    samples: np.ndarray,
-    schema: Schema,
-    *,
-    rng: np.random.Generator | None = None,
-    total_votes: int = DEFAULT_TOTAL_VOTES,
-) -> np.ndarray:
-    """Uniform random scores, one per galaxy."""
-    if rng is None:
-        raise AcquisitionInputError(
-            "the 'random' acquisition needs rng, e.g. rng=np.random.default_rng(seed)"
-        )
-    return random_score(_validate_samples(samples, schema).shape[0], rng)
-
-
 _REGISTRY: dict[str, AcquisitionFunction] = {
-    "bald": _weighted_by_asked(mutual_information),
-    "entropy": _weighted_by_asked(lambda samples, schema, _: predictive_entropy(samples, schema)),
-    "variation_ratio": _weighted_by_asked(
-        lambda samples, schema, _: variation_ratio(samples, schema)
-    ),
-    "random": _random,
+    function.__name__: function for function in (bald, entropy, variation_ratio, random)
 }
 
 
@@ -400,36 +482,25 @@ def _validate_samples(samples: np.ndarray, schema: Schema) -> np.ndarray:
     return array
 
 
-def _by_answer(samples: np.ndarray) -> np.ndarray:
-    """[n_galaxies, n_samples, n_answers] -> contiguous [n_answers, n_samples, n_galaxies]."""
-    return np.ascontiguousarray(samples.transpose(2, 1, 0))
-
-
-def _mean_fractions(by_answer: np.ndarray, schema: Schema) -> np.ndarray:
-    """Posterior-mean vote fraction of each answer: [n_answers, S, G] -> [n_answers, G]."""
-    fractions = np.empty((by_answer.shape[0], by_answer.shape[2]))
-    for answers in schema.question_slices:
-        alpha = by_answer[answers]
-        fractions[answers] = (alpha / alpha.sum(axis=0)).mean(axis=1)
-    return fractions
+def _mean_fractions(samples: np.ndarray, schema: Schema) -> np.ndarray:
+    """Posterior-mean vote fractions: [n_galaxies, S, n_answers] -> [n_galaxies, n_answers]."""
+    starts = np.array([answers.start for answers in schema.question_slices], dtype=np.int64)
+    stops = np.array([answers.stop for answers in schema.question_slices], dtype=np.int64)
+    return mean_fractions(samples, starts, stops)
 
 
 def _question_mi(
-    by_answer: np.ndarray, vote_counts: np.ndarray, method: str, max_exact_outcomes: int
+    alpha: np.ndarray, vote_counts: np.ndarray, method: str, max_exact_outcomes: int
 ) -> np.ndarray:
-    """question_mutual_information on [K, n_samples, n_galaxies] concentrations, unchecked."""
-    n_answers, n_samples, n_galaxies = by_answer.shape
-    if n_samples < 2 or n_galaxies == 0:
-        return np.zeros(n_galaxies)
-    if method == "exact" or n_answers == 2:
-        return _by_vote_count(_exact_mi, by_answer, vote_counts)
-    if method == "stick_breaking":
-        return _stick_breaking_mi(by_answer, vote_counts)
-    is_exact = _outcome_counts(vote_counts, n_answers) <= max_exact_outcomes
-    result = np.empty(n_galaxies)
-    result[is_exact] = _by_vote_count(_exact_mi, by_answer[:, :, is_exact], vote_counts[is_exact])
-    result[~is_exact] = _stick_breaking_mi(by_answer[:, :, ~is_exact], vote_counts[~is_exact])
-    return result
+    """question_mutual_information on [n_galaxies, n_samples, K] concentrations, unchecked."""
+    n_answers = alpha.shape[2]
+    if method == "exact":
+        is_exact = np.ones(vote_counts.shape, dtype=bool)
+    elif method == "stick_breaking" or n_answers == 2:
+        is_exact = np.zeros(vote_counts.shape, dtype=bool)
+    else:
+        is_exact = _outcome_counts(vote_counts, n_answers) <= max_exact_outcomes
+    return question_information(alpha, vote_counts, is_exact)
 
 
 def _outcome_counts(vote_counts: np.ndarray, n_answers: int) -> np.ndarray:
@@ -437,141 +508,3 @@ def _outcome_counts(vote_counts: np.ndarray, n_answers: int) -> np.ndarray:
     largest = int(vote_counts.max(initial=0))
     table = np.array([math.comb(n + n_answers - 1, n_answers - 1) for n in range(largest + 1)])
     return table[vote_counts]
-
-
-@lru_cache(maxsize=256)
-def _vote_splits(n_votes: int, n_answers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every split of N votes over K answers, [n_outcomes, K], and its log N! / prod k_a!."""
-    splits = np.array(
-        [
-            np.diff((-1, *bars, n_votes + n_answers - 1)) - 1
-            for bars in itertools.combinations(range(n_votes + n_answers - 1), n_answers - 1)
-        ],
-        dtype=np.intp,
-    )
-    log_coefficient = gammaln(n_votes + 1) - gammaln(splits + 1).sum(axis=1)
-    return splits, log_coefficient
-
-
-def _log_rising(alpha: np.ndarray, n_votes: int) -> np.ndarray:
-    """Log Gamma(alpha + j) - log Gamma(alpha), j = 0..N: [S, G] -> [N + 1, S, G].
-
-    Votes lead so that the running sum, and every later operation, runs over contiguous rows.
-    """
-    table = np.empty((n_votes + 1, *alpha.shape))
-    table[0] = 0.0
-    np.log(alpha + np.arange(n_votes)[:, None, None], out=table[1:])
-    # a row-by-row running sum is several times faster than np.cumsum along the leading axis
-    for votes in range(2, n_votes + 1):
-        np.add(table[votes - 1], table[votes], out=table[votes])
-    return table
-
-
-def _by_vote_count(
-    function: Callable[[np.ndarray, int], np.ndarray],
-    alpha: np.ndarray,
-    vote_counts: np.ndarray,
-) -> np.ndarray:
-    """Apply ``function(alpha_block, N)`` to galaxies grouped by N, in blocks of bounded size.
-
-    Args:
-        function: maps [K, n_samples, n_block] concentrations and N to [n_block] values.
-        alpha: [K, n_samples, n_galaxies] concentrations.
-        vote_counts: [n_galaxies] N per galaxy.
-
-    Returns:
-        [n_galaxies] values, 0 where N = 0.
-    """
-    result = np.zeros(alpha.shape[2])
-    if result.size == 0:
-        return result
-    order = np.argsort(vote_counts, kind="stable")
-    sorted_counts = vote_counts[order]
-    starts = np.flatnonzero(np.diff(sorted_counts, prepend=-1))
-    stops = np.append(starts[1:], len(order))
-    n_answers, n_samples = alpha.shape[0], alpha.shape[1]
-    for start, stop in zip(starts, stops, strict=True):
-        n_votes = int(sorted_counts[start])
-        if n_votes == 0:
-            continue
-        width = n_samples * math.comb(n_votes + n_answers - 1, n_answers - 1)
-        block = max(1, _BLOCK_ELEMENTS // width)
-        for first in range(start, stop, block):
-            members = order[first : min(first + block, stop)]
-            result[members] = function(alpha[:, :, members], n_votes)
-    return result
-
-
-def _exact_mi(alpha: np.ndarray, n_votes: int) -> np.ndarray:
-    """Exact MI by enumerating every vote split: [K, n_samples, n_galaxies] -> [n_galaxies]."""
-    if alpha.shape[0] == 2:
-        return _mixture_information(_beta_binomial_log_pmf(alpha[0], alpha[1], n_votes))
-    total = alpha.sum(axis=0)
-    splits, log_coefficient = _vote_splits(n_votes, alpha.shape[0])
-    # [n_outcomes, n_samples, n_galaxies]
-    log_p = log_coefficient[:, None, None] - (gammaln(total + n_votes) - gammaln(total))
-    for answer in range(alpha.shape[0]):
-        log_p += _log_rising(alpha[answer], n_votes)[splits[:, answer]]
-    return _mixture_information(log_p)
-
-
-def _beta_binomial_log_pmf(first: np.ndarray, second: np.ndarray, n_votes: int) -> np.ndarray:
-    """Log beta-binomial pmf of k = 0..N votes for the first of two answers.
-
-    Built from log p(0) and the ratio p(k+1) / p(k) = (N-k)(first+k) / ((k+1)(second+N-k-1)),
-    accumulated in log space: one log per outcome instead of two log-gamma tables.
-
-    Args:
-        first: [n_samples, n_galaxies] concentrations of the first answer.
-        second: [n_samples, n_galaxies] concentrations of the second.
-        n_votes: N.
-
-    Returns:
-        [N + 1, n_samples, n_galaxies] log probabilities.
-    """
-    votes = np.arange(n_votes)[:, None, None]
-    log_p = np.empty((n_votes + 1, *first.shape))
-    total = first + second
-    log_p[0] = gammaln(second + n_votes) - gammaln(second)
-    log_p[0] -= gammaln(total + n_votes) - gammaln(total)
-    step = log_p[1:]
-    np.add(first, votes, out=step)
-    step *= (n_votes - votes) / (votes + 1.0)
-    step /= second + (n_votes - 1 - votes)
-    np.log(step, out=step)
-    # a row-by-row running sum is several times faster than np.cumsum along the leading axis
-    for votes_so_far in range(1, n_votes + 1):
-        np.add(log_p[votes_so_far - 1], log_p[votes_so_far], out=log_p[votes_so_far])
-    return log_p
-
-
-def _mixture_information(log_p: np.ndarray) -> np.ndarray:
-    """H[mean_s p_s] - mean_s H[p_s]: log_p [n_outcomes, n_samples, n_galaxies] -> [n_galaxies]."""
-    p = np.exp(log_p)
-    mixture = p.mean(axis=1)  # [n_outcomes, n_galaxies]
-    mean_neg_entropy = np.multiply(p, log_p, out=p).sum(axis=(0, 1)) / log_p.shape[1]
-    mixture_entropy = -xlogy(mixture, mixture).sum(axis=0)
-    return np.maximum(mixture_entropy + mean_neg_entropy, 0.0)
-
-
-def _stick_breaking_mi(alpha: np.ndarray, vote_counts: np.ndarray) -> np.ndarray:
-    """Stick-breaking approximation (see question_mutual_information). [K, S, G] -> [G]."""
-    n_answers, n_samples = alpha.shape[0], alpha.shape[1]
-    mean_fraction = (alpha / alpha.sum(axis=0)).mean(axis=1)  # [K, G]
-    order = np.argsort(mean_fraction, axis=0, kind="stable")
-    alpha = np.take_along_axis(alpha, order[:, None, :], axis=0)
-    mean_fraction = np.take_along_axis(mean_fraction, order, axis=0)
-    # [K, S, G]: total concentration of the answers after each one (the rest of the stick),
-    # summed rather than subtracted so that it stays positive
-    rest = np.zeros_like(alpha)
-    rest[:-1] = np.cumsum(alpha[::-1], axis=0)[::-1][1:]
-    votes_before = np.cumsum(mean_fraction, axis=0) - mean_fraction  # [K, G]
-    sample_entropy = math.log(n_samples)
-    unexplained = np.ones(alpha.shape[2])
-    for stick in range(n_answers - 1):
-        share = np.clip(1.0 - votes_before[stick], 0.0, 1.0)
-        stick_votes = np.rint(vote_counts * share).astype(np.int64)
-        pair = np.stack([alpha[stick], rest[stick]])
-        information = _by_vote_count(_exact_mi, pair, stick_votes)
-        unexplained *= 1.0 - np.minimum(information / sample_entropy, 1.0)
-    return sample_entropy * (1.0 - unexplained)

@@ -1,4 +1,4 @@
-"""Reading and writing catalogues: CSV or parquet, image paths relative to the catalogue's folder."""
+"""Catalogues in and tables out: CSV or parquet, image paths relative to the catalogue."""
 
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ def _push(ctx: CycleContext, cycle_id: int, items: list[dict]) -> None:
 
 
 def run_retrain(ctx: CycleContext) -> int:
-    """A full cycle: sync, aggregate, cache images, retrain, gate, score the pool, push. Returns its id."""
+    """Sync, aggregate, cache images, retrain, gate, score the pool, push. Returns the cycle id."""
     settings = ctx.config.prioritiser
     cycle_id = _start(ctx, "retrain")
     try:
@@ -319,7 +319,7 @@ def run_retrain(ctx: CycleContext) -> int:
 
 
 def resume_interrupted(ctx: CycleContext) -> list[int]:
-    """Finish the pushes of cycles that died while pushing; mark other unfinished cycles interrupted."""
+    """Finish pushes of cycles that died pushing; mark other unfinished cycles interrupted."""
     with session_scope(ctx.engine) as session:
         unfinished = [
             (c.id, c.stage, c.push_items)

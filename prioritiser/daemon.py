@@ -21,23 +21,23 @@ from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
 from panoptes_sync.aggregate import stored_vote_table
 from panoptes_sync.client import (
-    RetryPolicy,
     ResilientPanoptes,
+    RetryPolicy,
     connect_panoptes,
     credentials_from_env,
 )
 from panoptes_sync.store import create_engine_for_url, session_scope, upgrade_database
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from zoobot.schemas import get_schema
-
 from prioritiser.config import DaemonConfig
 from prioritiser.cycle import CycleContext, resume_interrupted, run_retrain, run_sync
 from prioritiser.errors import ConfigError
 from prioritiser.lock import acquire_lock, heartbeat, release_lock
 from prioritiser.records import Cycle, create_tables, utcnow
+from zoobot.schemas import get_schema
 
 __all__ = ["Daemon", "prepare_store", "run_job"]
 
@@ -85,7 +85,8 @@ class Daemon:
     ) -> None:
         if config.sync.project_id is None or config.sync.workflow_id is None:
             raise ConfigError(
-                "project_id and workflow_id must be set in [panoptes_sync] or ZOO_PROJECT_ID / ZOO_WORKFLOW_ID"
+                "project_id and workflow_id must be set in [panoptes_sync] "
+                "or by ZOO_PROJECT_ID / ZOO_WORKFLOW_ID"
             )
         self.config = config
         self.engine = prepare_store(config.sync.database_url)

@@ -56,8 +56,9 @@ def acquire_lock(engine: Engine, stale_after_s: float = 120.0, now: datetime | N
                 live = now - heartbeat_at < timedelta(seconds=stale_after_s)
             if live:
                 raise DaemonLockedError(
-                    f"another prioritiser daemon (pid {holder.pid} on {holder.hostname}, last heartbeat "
-                    f"{heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) already runs on {redact_url(str(engine.url))}; "
+                    f"another prioritiser daemon (pid {holder.pid} on {holder.hostname}, "
+                    f"last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) already runs on "
+                    f"{redact_url(str(engine.url))}; "
                     "stop it first (SIGTERM), or point this one at another database"
                 )
             session.delete(holder)

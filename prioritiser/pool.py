@@ -1,4 +1,4 @@
-"""From the store to catalogues: cached subject images, labelled galaxies and the unlabelled pool."""
+"""From the store to catalogues: cached images, labelled galaxies and the unlabelled pool."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The prioritiser's own tables beside panoptes_sync's store: cycles, model versions, predictions, lock.
+"""The prioritiser's tables beside the sync store: cycles, model versions, predictions, lock.
 
 They live in the same database (SQLite or PostgreSQL) and are created idempotently with
 ``create_all``; panoptes_sync's tables are migrated by its Alembic scripts first.

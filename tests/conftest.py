@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# huggingface_hub reads this once, at import: set it before any test module imports timm.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 

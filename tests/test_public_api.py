@@ -25,7 +25,9 @@ def test_all_matches_the_public_names(name):
     public = {
         attribute
         for attribute, value in vars(module).items()
-        if not attribute.startswith("_") and not isinstance(value, type(sys)) and attribute != "annotations"
+        if not attribute.startswith("_")
+        and not isinstance(value, type(sys))
+        and attribute != "annotations"
     }
     assert set(module.__all__) == public
 

@@ -1,4 +1,4 @@
-"""Pretraining from scratch on a catalogue of vote counts over a decision tree.
+r"""Pretraining from scratch on a catalogue of vote counts over a decision tree.
 
 The recipe behind the published Zoobot encoders, on whatever catalogue you have: a randomly
 initialised timm encoder and a Dirichlet head trained end to end on every question's votes.
@@ -42,6 +42,7 @@ def pretrain(
     learning_rate: float = 1e-3,
     dropout_prob: float = 0.2,
     seed: int = 0,
+    num_workers: int = 0,
     trainer_kwargs: dict[str, Any] | None = None,
 ) -> FinetuneableZoobotTree:
     """Train an encoder and Dirichlet head on vote counts from random initialisation.
@@ -57,6 +58,7 @@ def pretrain(
         learning_rate: AdamW learning rate (the whole network trains at it: no layer decay).
         dropout_prob: head dropout.
         seed: seeds the split and initialisation.
+        num_workers: image-loading processes (0 loads in the training process).
         trainer_kwargs: extra Trainer arguments (``accelerator``, ``devices``, ``strategy``, ...).
 
     Returns:
@@ -70,6 +72,7 @@ def pretrain(
         batch_size=batch_size,
         resize_size=resize_size,
         seed=seed,
+        num_workers=num_workers,
     )
     model = FinetuneableZoobotTree(
         schema=schema,
@@ -86,7 +89,7 @@ def pretrain(
 
 
 def export_encoder(model: FinetuneableZoobotTree, path: str | Path) -> Path:
-    """Save the encoder's weights as safetensors, loadable with ``create_encoder(arch, weights=path)``."""
+    """Save the encoder as safetensors, loadable by ``create_encoder(arch, weights=path)``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.encoder.state_dict().items()}
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=224, help="image side in pixels")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes")
     parser.add_argument("--save-dir", type=Path, default=Path("pretraining"))
     parser.add_argument(
         "--out", required=True, type=Path, help="where to write the encoder .safetensors"
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         resize_size=args.size,
         learning_rate=args.learning_rate,
         seed=args.seed,
+        num_workers=args.num_workers,
         trainer_kwargs={"accelerator": "auto", "enable_progress_bar": sys.stderr.isatty()},
     )
     print(export_encoder(model, args.out))

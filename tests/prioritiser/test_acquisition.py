@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import dirichlet_multinomial
+from scipy.stats import betabinom, dirichlet_multinomial
 
 from prioritiser.acquisition import (
     asked_probability,
@@ -19,7 +19,7 @@ from prioritiser.acquisition import (
     mutual_information,
     predictive_entropy,
     question_mutual_information,
-    variation_ratio,
+    question_variation_ratio,
 )
 from prioritiser.errors import AcquisitionInputError, UnknownAcquisitionError
 from zoobot.schemas import decals_dr5_schema, rings_schema
@@ -83,6 +83,61 @@ def test_exact_enumeration_matches_scipy_oracle():
         exact = question_mutual_information(alpha, n_votes, method="exact")
         expected = [oracle_mi(galaxy, n_votes) for galaxy in alpha]
         np.testing.assert_allclose(exact, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("low,high", [(-2.0, 0.0), (-2.0, 4.0), (0.0, 4.0), (3.0, 5.0)])
+def test_binary_matches_scipy_oracle_over_extreme_concentrations(low, high):
+    """Below 1 the pmf is computed in log space, at or above 1 by walking out from its peak."""
+    rng = np.random.default_rng(12)
+    alpha = 10.0 ** rng.uniform(low, high, (6, 5, 2))
+    for n_votes in [1, 7, 40]:
+        values = question_mutual_information(alpha, n_votes)
+        expected = [oracle_mi(galaxy, n_votes) for galaxy in alpha]
+        np.testing.assert_allclose(values, expected, rtol=1e-9, atol=1e-12)
+
+
+def naive_stick_breaking(alpha, n_votes):
+    """The documented stick-breaking approximation, one galaxy, with scipy's beta-binomial."""
+    fractions = (alpha / alpha.sum(axis=1, keepdims=True)).mean(axis=0)
+    order = np.argsort(fractions, kind="stable")
+    alpha, fractions = alpha[:, order], fractions[order]
+    sample_entropy = math.log(alpha.shape[0])
+    unexplained = 1.0
+    for stick in range(alpha.shape[1] - 1):
+        share = min(max(1.0 - fractions[:stick].sum(), 0.0), 1.0)
+        stick_votes = int(np.rint(n_votes * share))
+        k = np.arange(stick_votes + 1)
+        rest = alpha[:, stick + 1 :].sum(axis=1)
+        log_p = betabinom.logpmf(k[None], stick_votes, alpha[:, stick, None], rest[:, None])
+        p = np.exp(log_p)
+        mixture = p.mean(axis=0)
+        information = -(mixture * np.log(mixture)).sum() + (p * log_p).sum(axis=1).mean()
+        unexplained *= 1.0 - min(max(information, 0.0) / sample_entropy, 1.0)
+    return sample_entropy * (1.0 - unexplained)
+
+
+@pytest.mark.parametrize("n_answers", [3, 4, 6])
+def test_stick_breaking_matches_its_definition(n_answers):
+    rng = np.random.default_rng(13)
+    alpha = posterior(rng, 8, 7, n_answers, spread=rng.uniform(0.05, 1.5, 8))
+    counts = rng.integers(0, 41, 8)
+    values = question_mutual_information(alpha, counts, method="stick_breaking")
+    expected = [naive_stick_breaking(galaxy, n) for galaxy, n in zip(alpha, counts, strict=True)]
+    np.testing.assert_allclose(values, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_answers", [2, 3])
+def test_many_galaxies_agree_with_one_at_a_time(n_answers):
+    """Galaxies are processed in blocks and parallel chunks: none may see another's numbers."""
+    rng = np.random.default_rng(14)
+    alpha = posterior(rng, 1100, 3, n_answers, spread=rng.uniform(0.05, 1.5, 1100))
+    counts = rng.integers(0, 9, 1100)
+    together = question_mutual_information(alpha, counts, max_exact_outcomes=20)
+    alone = [
+        question_mutual_information(alpha[g : g + 1], counts[g : g + 1], max_exact_outcomes=20)[0]
+        for g in range(0, 1100, 7)
+    ]
+    np.testing.assert_array_equal(together[::7], alone)
 
 
 def test_binary_exact_agrees_with_monte_carlo():
@@ -244,7 +299,7 @@ def test_baselines_are_bounded():
     rng = np.random.default_rng(9)
     samples = dr5_samples(rng, 20)
     entropy = predictive_entropy(samples, decals_dr5_schema)
-    ratio = variation_ratio(samples, decals_dr5_schema)
+    ratio = question_variation_ratio(samples, decals_dr5_schema)
     n_answers = np.array([len(q.answers) for q in decals_dr5_schema.questions])
     assert (entropy >= 0).all() and (entropy <= np.log(n_answers) + 1e-12).all()
     assert (ratio >= 0).all() and (ratio <= 1 - 1 / n_answers + 1e-12).all()
@@ -296,6 +351,7 @@ def test_every_acquisition_returns_finite_scores_that_follow_their_galaxy(name, 
 
 def test_registry_lists_the_promised_names_and_rejects_others():
     assert set(list_acquisitions()) >= {"bald", "entropy", "variation_ratio", "random"}
+    assert all(get_acquisition(name).__name__ == name for name in list_acquisitions())
     with pytest.raises(UnknownAcquisitionError, match="bald"):
         get_acquisition("batchbald")
 

@@ -22,10 +22,24 @@ from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_s
 pytestmark = pytest.mark.timeout(600)
 
 LOGIN, PASSWORD = "owner", "secret"
+HOLD_LOCK = """
+import sys, time
+from prioritiser.daemon import prepare_store
+from prioritiser.lock import acquire_lock
+acquire_lock(prepare_store(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(60)
+"""
 
 
 def _emulator_settings(tmp_path: Path, **overrides):
-    values = {"subjects": 40, "classifications": 160, "retirement_count": 6, "prioritized": True, "image_size": 32}
+    values = {
+        "subjects": 40,
+        "classifications": 160,
+        "retirement_count": 6,
+        "prioritized": True,
+        "image_size": 32,
+    }
     return small_settings(tmp_path, **{**values, **overrides})
 
 
@@ -72,7 +86,10 @@ def credentials(monkeypatch):
 
 def _retrains(engine):
     with session_scope(engine) as session:
-        return [(c.status, c.stage, c.counts) for c in session.execute(select(Cycle).where(Cycle.kind == "retrain")).scalars()]
+        return [
+            (c.status, c.stage, c.counts)
+            for c in session.execute(select(Cycle).where(Cycle.kind == "retrain")).scalars()
+        ]
 
 
 def test_daemon_runs_two_full_cycles_on_a_short_schedule(tmp_path, credentials):
@@ -97,11 +114,14 @@ def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path, crede
     with serve_emulator(_emulator_settings(tmp_path)) as emulator:
         config_path = _write_config(tmp_path, emulator)
         holder = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys, time; from prioritiser.daemon import prepare_store; from prioritiser.lock import acquire_lock;"
-             "acquire_lock(prepare_store(sys.argv[1])); print('locked', flush=True); time.sleep(60)",
-             f"sqlite:///{tmp_path / 'zoo.sqlite3'}"],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                HOLD_LOCK,
+                f"sqlite:///{tmp_path / 'zoo.sqlite3'}",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert holder.stdout.readline().strip() == "locked"
@@ -110,7 +130,9 @@ def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path, crede
                 Daemon(config).serve()
             result = subprocess.run(
                 [sys.executable, "-m", "prioritiser", "run", "--config", str(config_path)],
-                capture_output=True, text=True, timeout=120,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert result.returncode == 1
             assert "another prioritiser daemon" in result.stderr
@@ -123,19 +145,35 @@ def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path, crede
 def _stage(database: Path) -> str | None:
     try:
         with sqlite3.connect(database, timeout=1) as connection:
-            row = connection.execute("SELECT stage FROM prioritiser_cycles WHERE kind='retrain' ORDER BY id DESC").fetchone()
+            row = connection.execute(
+                "SELECT stage FROM prioritiser_cycles WHERE kind='retrain' ORDER BY id DESC"
+            ).fetchone()
     except sqlite3.OperationalError:
         return None
     return row[0] if row else None
 
 
-def test_sigkill_mid_cycle_then_restart_pushes_nothing_twice_and_loses_nothing(tmp_path, credentials):
+def test_sigkill_mid_cycle_then_restart_pushes_nothing_twice_and_loses_nothing(
+    tmp_path, credentials
+):
     with serve_emulator(_emulator_settings(tmp_path)) as emulator:
         config_path = _write_config(tmp_path, emulator)
-        command = [sys.executable, "-m", "prioritiser", "run", "--config", str(config_path), "--max-retrains", "1"]
+        command = [
+            sys.executable,
+            "-m",
+            "prioritiser",
+            "run",
+            "--config",
+            str(config_path),
+            "--max-retrains",
+            "1",
+        ]
         first = subprocess.Popen(command, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
-        while _stage(tmp_path / "zoo.sqlite3") not in ("push", "pushed") and time.monotonic() < deadline:
+        while (
+            _stage(tmp_path / "zoo.sqlite3") not in ("push", "pushed")
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -168,7 +206,9 @@ def test_a_retrain_that_makes_the_model_worse_is_not_deployed(tmp_path, credenti
         good = load_config(_write_config(tmp_path, emulator, max_epochs=2), env=os.environ)
         daemon = Daemon(good, trainer_kwargs={"accelerator": "cpu"})
         daemon.run("retrain")
-        bad = load_config(_write_config(tmp_path, emulator, learning_rate=50.0, n_blocks=-1), env=os.environ)
+        bad = load_config(
+            _write_config(tmp_path, emulator, learning_rate=50.0, n_blocks=-1), env=os.environ
+        )
         Daemon(bad, trainer_kwargs={"accelerator": "cpu"}).run("retrain")
     with session_scope(daemon.engine) as session:
         versions = session.execute(select(ModelVersion).order_by(ModelVersion.id)).scalars().all()

@@ -45,7 +45,7 @@ def test_schema_from_dr5_workflow_matches_builtin_tree():
     assert dict(built.dependencies) == dict(decals_dr5_schema.dependencies)
     assert sorted(built.label_cols) == sorted(decals_dr5_schema.label_cols)
     assert built.panoptes_mapping == decals_dr5_schema.panoptes_mapping
-    # T8 answer 0 is "No bulge" and T11 answer 0 is "Merging": the order differs from the catalogue's
+    # T8 answer 0 is "No bulge" and T11 answer 0 is "Merging": not the catalogue's order
     assert built.panoptes_mapping[("T8", 0)] == "bulge-size_none"
     assert built.panoptes_mapping[("T11", 0)] == "merging_merger"
     assert built.panoptes_mapping[("T3", 1)] == "edge-on-bulge_boxy"

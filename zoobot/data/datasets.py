@@ -1,4 +1,4 @@
-"""A map-style dataset over a galaxy catalogue: ``id_str``, ``file_loc`` and optional label columns."""
+"""A map-style dataset over a catalogue: ``id_str``, ``file_loc`` and optional labels."""
 
 from __future__ import annotations
 

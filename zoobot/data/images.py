@@ -1,4 +1,4 @@
-"""Reading galaxy images: JPEG/PNG through Pillow, FITS through astropy, and the check for bad files.
+"""Galaxy images: JPEG/PNG through Pillow, FITS through astropy, and the check for bad files.
 
 FITS stretch (documented, deterministic): each band is sky-subtracted by its median, scaled by a
 robust noise estimate (1.4826 x median absolute deviation), then ``asinh(x / Q) / asinh(max / Q)``

@@ -1,4 +1,4 @@
-"""Image transforms: random rotation, flips and crop-zoom for training; deterministic for evaluation.
+"""Transforms: random rotation, flips and crop-zoom for training; deterministic for evaluation.
 
 Images enter as float tensors [channels, height, width] in [0, 1] and leave at ``size`` x ``size``,
 with no ImageNet normalisation (as Zoobot's published encoders expect).

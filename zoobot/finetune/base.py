@@ -1,4 +1,4 @@
-"""The shared finetuning LightningModule: an encoder, a head, partial unfreezing and layer-wise decay."""
+"""The shared finetuning module: encoder, head, partial unfreezing and layer-wise decay."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class FinetuneableZoobotAbstract(L.LightningModule):
         return self.head(self.encoder(images))
 
     def train(self, mode: bool = True) -> FinetuneableZoobotAbstract:
-        """Switch modes, keeping frozen encoder blocks in evaluation mode (fixed norm statistics)."""
+        """Switch modes, keeping frozen encoder blocks in evaluation mode (fixed norm stats)."""
         super().train(mode)
         if mode and not self.trained_blocks:
             self.encoder.eval()

@@ -1,4 +1,4 @@
-"""Encoders: timm backbones with no classifier, from an architecture name, the hub or a checkpoint."""
+"""Encoders: timm backbones without classifier, from an architecture, the hub or a checkpoint."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def _create_from_hub(name: str, channels: int) -> nn.Module:
     except (OSError, ValueError, RuntimeError) as error:
         repo = name.removeprefix(HUB_PREFIX)
         raise HubUnavailableError(
-            f"could not fetch {name!r} from the Hugging Face hub ({type(error).__name__}: {error}). "
+            f"could not fetch {name!r} from the Hugging Face hub "
+            f"({type(error).__name__}: {error}). "
             f"Offline? On a connected machine run `huggingface-cli download {repo} "
             "model.safetensors`, copy the file here and pass it as weights= with the timm "
             "architecture name, or use a shipped encoder (zoobot.models.list_pretrained())"

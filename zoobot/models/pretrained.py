@@ -9,7 +9,9 @@ __all__ = ["get_pretrained_weights", "list_pretrained"]
 _DIRECTORY = Path(__file__).resolve().parent.parent / "pretrained"
 
 #: shipped name -> (timm architecture, file in zoobot/pretrained/)
-_SHIPPED: dict[str, tuple[str, str]] = {}
+_SHIPPED: dict[str, tuple[str, str]] = {
+    "zoobot-sim-atto": ("convnext_atto", "zoobot-sim-atto.safetensors"),
+}
 
 
 def list_pretrained() -> list[str]:

@@ -151,7 +151,8 @@ class Schema:
                 )
             if parent is not None and parent not in columns:
                 raise SchemaError(
-                    f"schema {self.name!r}: question {question!r} depends on unknown answer {parent!r}"
+                    f"schema {self.name!r}: question {question!r} "
+                    f"depends on unknown answer {parent!r}"
                 )
         for question in names:
             self._ancestry(question)

@@ -45,7 +45,7 @@ def schema_from_panoptes_workflow(
         question_names: task key -> question name; default, the slug of the question text.
         answer_names: task key -> answer slugs in answer-index order; default, the label slugs.
         name: the schema's name.
-        skip_tasks: tasks to leave out (e.g. free-text or multiple-choice tasks a model won't learn).
+        skip_tasks: tasks to leave out (e.g. free-text or multiple-choice tasks).
             Only ``single`` tasks become questions; ``multiple`` tasks are skipped unless named in
             ``question_names``.
 

@@ -1,0 +1,173 @@
+"""Tests for prioritiser.active_loop: heads, posterior samples, the loop and labels to reach."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from prioritiser.acquisition import get_acquisition
+from prioritiser.active_loop import (
+    HeadSettings,
+    LoopSettings,
+    acquire,
+    ensemble_loss,
+    labels_to_reach,
+    posterior_samples,
+    run_active_loop,
+    train_heads,
+)
+from prioritiser.errors import ConfigError
+from prioritiser.selection import select_top_k
+from zoobot.datasets.simulated import answer_probabilities, ask_volunteers, draw_truths
+from zoobot.schemas import decals_dr5_schema
+
+SCHEMA = decals_dr5_schema
+N_ANSWERS = len(SCHEMA.label_cols)
+FAST = HeadSettings(n_members=2, n_passes=3, max_steps=60, eval_every=10, patience=3)
+
+
+@pytest.fixture(scope="module")
+def galaxies() -> tuple[np.ndarray, np.ndarray]:
+    """Features that carry the true answer probabilities (noisy projection) and 40-vote counts."""
+    rng = np.random.default_rng(0)
+    probabilities = answer_probabilities(draw_truths(160, 3), SCHEMA)  # [160, 34]
+    projection = rng.normal(size=(N_ANSWERS, 8))
+    features = probabilities @ projection + 0.1 * rng.normal(size=(160, 8))
+    features = (features - features.mean(axis=0)) / features.std(axis=0)
+    counts = ask_volunteers(probabilities, 40, rng)
+    return features, counts
+
+
+def test_training_lowers_the_loss_below_untrained_heads(galaxies):
+    features, counts = galaxies
+    untrained = train_heads(features, counts, SCHEMA, HeadSettings(max_steps=1, eval_every=1), 0)
+    trained = train_heads(features, counts, SCHEMA, FAST, 0)
+    assert len(trained) == FAST.n_members
+    assert ensemble_loss(trained, features, counts, SCHEMA) < ensemble_loss(
+        untrained, features, counts, SCHEMA
+    )
+
+
+def test_training_is_reproducible_and_heads_differ(galaxies):
+    features, counts = galaxies
+    first = train_heads(features, counts, SCHEMA, FAST, 5)
+    second = train_heads(features, counts, SCHEMA, FAST, 5)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.linear.weight.detach(), b.linear.weight.detach())
+    assert not np.array_equal(first[0].linear.weight.detach(), first[1].linear.weight.detach())
+
+
+def test_posterior_samples_shape_spread_and_seed(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features, counts, SCHEMA, FAST, 0)
+    samples = posterior_samples(heads, features[:20], n_passes=4, seed=1)
+    assert samples.shape == (20, FAST.n_members * 4, N_ANSWERS)
+    assert np.isfinite(samples).all() and (samples >= 1).all()
+    assert samples.std(axis=1).max() > 0  # dropout makes passes differ
+    np.testing.assert_array_equal(samples, posterior_samples(heads, features[:20], 4, seed=1))
+    assert all(not head.training for head in heads)
+
+
+def test_acquire_top_k_bald_takes_the_highest_bald_scores(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
+    loop = LoopSettings(acquisition="bald", batch_size=5)
+    picked = acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(2))
+    samples = posterior_samples(
+        heads, features[40:], 3, int(np.random.default_rng(2).integers(2**31))
+    )
+    scores = get_acquisition("bald")(samples, SCHEMA)
+    np.testing.assert_array_equal(picked, select_top_k(scores, 5))
+
+
+def test_acquire_power_returns_distinct_indices(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
+    loop = LoopSettings(acquisition="bald", selection="power", batch_size=30)
+    picked = acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(0))
+    assert len(set(picked.tolist())) == 30 and picked.max() < len(features) - 40
+
+
+def test_loop_labels_each_galaxy_once_and_grows_by_batches(galaxies):
+    features, counts = galaxies
+    asked: list[np.ndarray] = []
+
+    def oracle(indices: np.ndarray) -> np.ndarray:
+        asked.append(np.array(indices))
+        return counts[indices]
+
+    loop = LoopSettings(acquisition="entropy", initial_size=10, batch_size=8, n_iterations=3)
+    result = run_active_loop(
+        features[:120], oracle, features[120:], counts[120:], SCHEMA, loop, FAST, 0
+    )
+    assert result.n_labelled == [10, 18, 26, 34]
+    assert len(result.test_loss) == 4 and all(math.isfinite(x) for x in result.test_loss)
+    everything = np.concatenate(asked)
+    assert len(everything) == 34 == len(set(everything.tolist()))
+    assert [len(a) for a in result.acquired] == [10, 8, 8, 8]
+
+
+def test_loops_differing_only_in_acquisition_share_their_start(galaxies):
+    features, counts = galaxies
+    results = [
+        run_active_loop(
+            features[:120],
+            lambda indices: counts[indices],
+            features[120:],
+            counts[120:],
+            SCHEMA,
+            LoopSettings(acquisition=name, initial_size=10, batch_size=8, n_iterations=1),
+            FAST,
+            3,
+        )
+        for name in ("random", "bald")
+    ]
+    assert results[0].test_loss[0] == results[1].test_loss[0]
+    np.testing.assert_array_equal(results[0].acquired[0], results[1].acquired[0])
+    assert set(results[0].acquired[1].tolist()) != set(results[1].acquired[1].tolist())
+
+
+def test_labels_to_reach_interpolates_between_points():
+    labels = np.array([64, 128, 192, 256])
+    losses = np.array([10.0, 8.0, 6.0, 7.0])
+    assert labels_to_reach(labels, losses, 7.0) == pytest.approx(160.0)
+    assert labels_to_reach(labels, losses, 6.0) == pytest.approx(192.0)
+    assert labels_to_reach(labels, losses, 11.0) == 64.0
+    assert math.isnan(labels_to_reach(labels, losses, 5.0))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HeadSettings(n_members=0),
+        lambda: HeadSettings(dropout=1.0),
+        lambda: HeadSettings(val_fraction=0.0),
+        lambda: LoopSettings(selection="best"),
+        lambda: LoopSettings(batch_size=1),
+    ],
+)
+def test_bad_settings_raise_config_error(make):
+    with pytest.raises(ConfigError):
+        make()
+
+
+def test_unknown_acquisition_is_refused():
+    with pytest.raises(LookupError, match="no acquisition function"):
+        LoopSettings(acquisition="oracle")
+
+
+def test_pool_smaller_than_initial_set_is_refused(galaxies):
+    features, counts = galaxies
+    with pytest.raises(ConfigError, match="initial_size"):
+        run_active_loop(
+            features[:5],
+            lambda indices: counts[indices],
+            features,
+            counts,
+            SCHEMA,
+            LoopSettings(initial_size=10),
+            FAST,
+            0,
+        )
