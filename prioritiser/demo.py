@@ -38,7 +38,7 @@ class DemoOptions:
     """Sizes of the demo; the defaults finish two cycles in a few minutes on 2 CPU cores."""
 
     workdir: Path = Path("zoo-demo")
-    subjects: int = 300
+    subjects: int = 240
     classifications: int = 900
     volunteers_between_cycles: int = 600
     cycles: int = 2
