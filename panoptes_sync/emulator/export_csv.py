@@ -11,25 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from panoptes_sync.emulator.database import EmulatorDatabase, loads
+from panoptes_sync.exports import EXPORT_COLUMNS
 
-__all__ = ["EXPORT_COLUMNS", "classification_export_csv", "labelled_annotations"]
+__all__ = ["classification_export_csv", "labelled_annotations"]
 
-EXPORT_COLUMNS = (
-    "classification_id",
-    "user_name",
-    "user_id",
-    "user_ip",
-    "workflow_id",
-    "workflow_name",
-    "workflow_version",
-    "created_at",
-    "gold_standard",
-    "expert",
-    "metadata",
-    "annotations",
-    "subject_data",
-    "subject_ids",
-)
 UNKNOWN_LABEL = "unknown answer label"
 
 

@@ -36,23 +36,6 @@ class Question:
     name: str
     answers: tuple[Answer, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, YAML- and JSON-safe description that :meth:`from_dict` rebuilds."""
-        return {
-            "name": self.name,
-            "pairs": {q.name: [a.text for a in q.answers] for q in self.questions},
-            "dependencies": dict(self.dependencies),
-            "panoptes_mapping": [[t, i, col] for (t, i), col in self.panoptes_mapping.items()],
-        }
-
-    @classmethod
-    def from_dict(cls, description: Mapping[str, Any]) -> Schema:
-        """Rebuild a schema from :meth:`to_dict` output."""
-        mapping = {(t, int(i)): col for t, i, col in description.get("panoptes_mapping", [])}
-        return cls.from_pairs(
-            description["name"], description["pairs"], description["dependencies"], mapping
-        )
-
     @property
     def label_cols(self) -> list[str]:
         """The vote-count columns of this question's answers."""
