@@ -1,8 +1,8 @@
 """Prioritiser: spend volunteer clicks where they teach the model most.
 
 Importing ``prioritiser`` loads only the array-level API (acquisition and selection: numpy,
-with numba kernels). The service lives in submodules that load torch on import: ``prioritiser.scoring``,
-``prioritiser.ensemble``, ``prioritiser.daemon``, ``prioritiser.demo``.
+with numba kernels). The service lives in submodules that load torch on import:
+``prioritiser.scoring``, ``prioritiser.ensemble``, ``prioritiser.daemon``, ``prioritiser.demo``.
 """
 
 from prioritiser.acquisition import (

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import select
+
 from panoptes_sync.client import PanoptesCredentials, connect_panoptes
 from panoptes_sync.emulator import EmulatorSettings, serve_emulator
 from panoptes_sync.store import Subject, session_scope
-from sqlalchemy import select
-
 from prioritiser.config import load_config
 from prioritiser.daemon import Daemon
 from prioritiser.records import Cycle, ModelVersion, Prediction
@@ -109,13 +109,13 @@ def _frames(daemon: Daemon) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                     **{f"{c}_fraction": p.vote_fractions.get(c, 0.0) for c in schema.label_cols},
                 }
                 for p, path in rows
-            ]
+            ],
         )
     return top, cycles, versions
 
 
 def run_demo(options: DemoOptions) -> dict:
-    """Run the demo; returns its summary (also written as ``summary.json``) with the report's path."""
+    """Run the demo; returns its summary (also written to ``summary.json``), with the report."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     workdir = options.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

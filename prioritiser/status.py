@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-from panoptes_sync.store import create_engine_for_url, session_scope
 from sqlalchemy import select, update
 
+from panoptes_sync.store import create_engine_for_url, session_scope
 from prioritiser.errors import PrioritiserError
 from prioritiser.records import Cycle, ModelVersion, create_tables
 

@@ -24,7 +24,9 @@ def test_every_setting_is_documented_and_in_the_example():
 def test_precedence_is_defaults_then_file_then_environment_then_flags(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[prioritiser]\nn_models = 4\nseed = 3\npush_size = 7\n")
-    config = load_config(path, env={"ZOO_SEED": "5", "ZOO_PUSH_SIZE": "9"}, overrides={"push_size": 11})
+    config = load_config(
+        path, env={"ZOO_SEED": "5", "ZOO_PUSH_SIZE": "9"}, overrides={"push_size": 11}
+    )
     assert config.prioritiser.n_models == 4
     assert config.prioritiser.seed == 5
     assert config.prioritiser.push_size == 11
