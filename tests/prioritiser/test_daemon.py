@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from panoptes_sync.emulator import serve_emulator
 from panoptes_sync.store import Classification, session_scope
+from prioritiser.cli import main
 from prioritiser.config import load_config
 from prioritiser.daemon import Daemon
 from prioritiser.errors import DaemonLockedError
@@ -215,3 +216,21 @@ def test_a_retrain_that_makes_the_model_worse_is_not_deployed(tmp_path, credenti
         assert [v.status for v in versions] == ["accepted", "rejected"]
         assert [v.deployed for v in versions] == [True, False]
         assert versions[1].validation_loss > versions[1].baseline_loss
+    config_path = tmp_path / "daemon.toml"
+    assert main(["rollback", "--config", str(config_path), "--version", "2"]) == 0
+    with session_scope(daemon.engine) as session:
+        deployed = session.execute(select(ModelVersion.id).where(ModelVersion.deployed)).scalars()
+        assert list(deployed) == [2]
+    assert main(["rollback", "--config", str(config_path), "--version", "9"]) == 1
+
+
+def test_status_prints_cycles_and_model_versions(tmp_path, credentials, capsys):
+    with serve_emulator(_emulator_settings(tmp_path)) as emulator:
+        config_path = _write_config(tmp_path, emulator)
+        Daemon(load_config(config_path, env=os.environ), trainer_kwargs={"accelerator": "cpu"}).run(
+            "sync"
+        )
+    assert main(["status", "--config", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sync" in out and "done" in out
+    assert "no model versions yet" in out
