@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, update
 
 from panoptes_sync.client import ResilientPanoptes, iterate_pages
+from panoptes_sync.errors import PanoptesResponseError
 from panoptes_sync.store import Subject, session_scope, upsert_subjects
 from panoptes_sync.sync import subject_row
 
@@ -44,9 +45,15 @@ def sync_workflow_subjects(
         How many sets and subjects were seen and how many are retired.
     """
     body, _ = client.get(f"/workflows/{workflow_id}")
-    workflow = (body or {}).get("workflows", [{}])[0]
+    workflows = (body or {}).get("workflows") or []
+    if not workflows:
+        raise PanoptesResponseError(
+            f"workflow {workflow_id} was not returned by /workflows/{workflow_id}"
+        )
+    workflow = workflows[0]
     set_ids = [int(s) for s in workflow.get("links", {}).get("subject_sets", [])]
     seen = 0
+    rows_seen: list[dict] = []
     for set_id in set_ids:
         rows = [
             subject_row(raw)
@@ -55,6 +62,7 @@ def sync_workflow_subjects(
         with session_scope(engine) as session:
             upsert_subjects(session, rows)
         seen += len(rows)
+        rows_seen += rows
     statuses = iterate_pages(
         client,
         "/subject_workflow_statuses",
@@ -62,9 +70,13 @@ def sync_workflow_subjects(
         {"workflow_id": workflow_id},
     )
     retired = {int(s["links"]["subject"]) for s in statuses if s.get("retired_at")}
+    pool = {int(row["id"]) for row in rows_seen}
     with session_scope(engine) as session:
         if retired:
             session.execute(update(Subject).where(Subject.id.in_(retired)).values(retired=True))
+        unretired = pool - retired
+        if unretired:
+            session.execute(update(Subject).where(Subject.id.in_(unretired)).values(retired=False))
     logger.info(
         "workflow subjects synced workflow_id=%d subject_sets=%d subjects=%d retired=%d",
         workflow_id,

@@ -29,7 +29,7 @@ from panoptes_sync.sync import sync_classifications
 from prioritiser.config import DaemonConfig
 from prioritiser.ensemble import load_ensemble, train_ensemble
 from prioritiser.evaluation import validation_loss
-from prioritiser.pool import Catalogues, build_catalogues, cache_images
+from prioritiser.pool import Catalogues, build_catalogues, cache_images, count_labelled
 from prioritiser.records import Cycle, ModelVersion, Prediction, utcnow
 from prioritiser.scoring import score_catalog
 from prioritiser.selection import select_batch
@@ -298,6 +298,7 @@ def run_retrain(ctx: CycleContext) -> int:
                 "train": len(catalogues.train),
                 "validation": len(catalogues.validation),
                 "pool": len(catalogues.pool),
+                "labelled": count_labelled(ctx.engine, ctx.schema, settings.labelled_min_votes),
             },
         )
         if (
@@ -319,7 +320,11 @@ def run_retrain(ctx: CycleContext) -> int:
 
 
 def resume_interrupted(ctx: CycleContext) -> list[int]:
-    """Finish pushes of cycles that died pushing; mark other unfinished cycles interrupted."""
+    """Finish pushes of cycles that died pushing; mark other unfinished cycles interrupted.
+
+    A push that fails again (Zooniverse down, say) is logged and left for the next start, so the
+    daemon still starts.
+    """
     with session_scope(ctx.engine) as session:
         unfinished = [
             (c.id, c.stage, c.push_items)
@@ -327,9 +332,15 @@ def resume_interrupted(ctx: CycleContext) -> list[int]:
         ]
     resumed = []
     for cycle_id, stage, items in unfinished:
-        if stage == "push" and items:
+        if stage == "pushed":
+            _finish(ctx, cycle_id, "done")
+        elif stage == "push" and items:
             logger.info("resuming push of interrupted cycle id=%d", cycle_id)
-            _push(ctx, cycle_id, items)
+            try:
+                _push(ctx, cycle_id, items)
+            except Exception:  # the daemon's boundary: retried at the next start
+                logger.exception("resuming the push of cycle id=%d failed; will retry", cycle_id)
+                continue
             _finish(ctx, cycle_id, "done")
             resumed.append(cycle_id)
         else:

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from panoptes_sync.aggregate import stored_vote_table
 from panoptes_sync.client import (
     ResilientPanoptes,
     RetryPolicy,
@@ -36,6 +36,7 @@ from prioritiser.config import DaemonConfig
 from prioritiser.cycle import CycleContext, resume_interrupted, run_retrain, run_sync
 from prioritiser.errors import ConfigError
 from prioritiser.lock import acquire_lock, heartbeat, release_lock
+from prioritiser.pool import count_labelled
 from prioritiser.records import Cycle, create_tables, utcnow
 from zoobot.schemas import get_schema
 
@@ -137,23 +138,17 @@ class Daemon:
                 self.stop()
 
     def _labelled_since_retrain(self) -> int:
-        if not self.config.prioritiser.retrain_min_new_labelled:
+        settings = self.config.prioritiser
+        if not settings.retrain_min_new_labelled:
             return 0
-        schema = self.context.schema
-        votes = stored_vote_table(self.engine, schema.name, schema.label_cols, schema)
-        labelled = int(
-            (
-                votes[schema.questions[0].total_votes_col]
-                >= self.config.prioritiser.labelled_min_votes
-            ).sum()
-        )
+        labelled = count_labelled(self.engine, self.context.schema, settings.labelled_min_votes)
         with session_scope(self.engine) as session:
             last = session.execute(
                 select(Cycle)
                 .where(Cycle.kind == "retrain", Cycle.status == "done")
                 .order_by(Cycle.id.desc())
             ).scalar()
-            before = (last.counts.get("train", 0) + last.counts.get("validation", 0)) if last else 0
+            before = last.counts.get("labelled", 0) if last else 0
         return labelled - before
 
     def _reschedule(self, job_id: str, when: datetime) -> None:
@@ -203,6 +198,8 @@ class Daemon:
             jobstores={
                 "default": SQLAlchemyJobStore(engine=self.engine, tablename="prioritiser_jobs")
             },
+            # One worker for sync and retrain, so they never aggregate votes at the same time.
+            executors={"default": ThreadPoolExecutor(1), "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -224,6 +221,7 @@ class Daemon:
                 args=[job_id],
                 id=job_id,
                 replace_existing=True,
+                executor="heartbeat" if job_id == "heartbeat" else "default",
                 next_run_time=first,
             )
         return scheduler

@@ -18,7 +18,7 @@ from panoptes_sync.aggregate import stored_vote_table
 from panoptes_sync.store import Subject, session_scope
 from zoobot.schemas import Schema
 
-__all__ = ["Catalogues", "build_catalogues", "cache_images"]
+__all__ = ["Catalogues", "build_catalogues", "cache_images", "count_labelled", "labelled_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,19 @@ def _is_validation(subject_id: int, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def labelled_mask(votes: pd.DataFrame, schema: Schema, min_votes: int) -> pd.Series:
+    """Rows of a vote table that count as labelled: ``min_votes`` on the first question."""
+    if votes.empty:
+        return pd.Series(False, index=votes.index)
+    return votes[schema.questions[0].total_votes_col] >= min_votes
+
+
+def count_labelled(engine: Engine, schema: Schema, min_votes: int) -> int:
+    """Labelled subjects in the store (with or without a cached image)."""
+    votes = stored_vote_table(engine, schema.name, schema.label_cols, schema)
+    return int(labelled_mask(votes, schema, min_votes).sum())
+
+
 def build_catalogues(
     engine: Engine, schema: Schema, min_votes: int, validation_fraction: float, seed: int = 0
 ) -> Catalogues:
@@ -138,14 +151,12 @@ def build_catalogues(
     votes = stored_vote_table(engine, schema.name, schema.label_cols, schema)
     table = subjects.merge(votes, on="subject_id", how="left").fillna(0)
     table.insert(0, "id_str", table["subject_id"].astype(str))
-    first_total = (
-        table[schema.questions[0].total_votes_col] if len(table) else pd.Series(dtype=float)
-    )
-    labelled = table[first_total >= min_votes]
+    is_labelled = labelled_mask(table, schema, min_votes)
+    labelled = table[is_labelled]
     held_out = labelled["subject_id"].map(
         lambda s: _is_validation(int(s), validation_fraction, seed)
     )
-    pool = table[(first_total < min_votes) & ~table["retired"].astype(bool)][
+    pool = table[~is_labelled & ~table["retired"].astype(bool)][
         ["id_str", "subject_id", "file_loc"]
     ]
     return Catalogues(
