@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from prioritiser.config import PRECISIONS
 from prioritiser.errors import PrioritiserError
 
 __all__ = ["main"]
@@ -33,6 +34,7 @@ def _score(args: argparse.Namespace) -> int:
         acquisition=args.acquisition,
         batch_size=args.batch_size,
         resize_size=args.size,
+        precision=args.precision,
         progress=True,
     )
     if args.top:
@@ -63,6 +65,12 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=None, help="image side (default: the models')")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="32",
+        help="encoder arithmetic; bf16-mixed is ~2x faster on GPUs and AMX CPUs",
+    )
     parser.set_defaults(command=_score)
 
 

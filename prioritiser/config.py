@@ -24,6 +24,10 @@ __all__ = ["DaemonConfig", "PrioritiserSettings", "describe_settings", "load_con
 ENV_PREFIX = "ZOO_"
 
 
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+"""Scoring precisions ``zoobot.predict.iter_posterior`` accepts."""
+
+
 def _setting(default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"help": help_text})
 
@@ -49,6 +53,11 @@ class PrioritiserSettings:
     batch_size: int = _setting(32, "Images per batch.")
     total_votes: int = _setting(40, "Volunteers a shown galaxy would get (N in the MI).")
     acquisition: str = _setting("bald", "Ranking: bald, entropy, variation_ratio or random.")
+    precision: str = _setting(
+        "32",
+        "Encoder arithmetic when scoring: 32, or bf16-mixed on a GPU or a CPU with bf16 units "
+        "(AMX: about 2x faster, vote fractions within ~1e-3).",
+    )
     labelled_min_votes: int = _setting(
         5, "A subject is labelled (trains the model) once this many volunteers classified it."
     )
@@ -140,5 +149,9 @@ def load_config(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = _convert(name, value, hints[name], "the command line")
+    if values.get("precision", "32") not in PRECISIONS:
+        raise ConfigError(
+            f"setting precision must be one of {PRECISIONS}, got {values['precision']!r}"
+        )
     sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
     return DaemonConfig(sync=sync, prioritiser=PrioritiserSettings(**values))

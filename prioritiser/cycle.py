@@ -204,6 +204,7 @@ def _score_and_select(
         acquisition=settings.acquisition,
         seed=settings.seed + cycle_id,
         batch_size=settings.batch_size,
+        precision=settings.precision,
         progress=False,
     )
     picks = select_batch(

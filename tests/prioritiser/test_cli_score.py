@@ -65,7 +65,7 @@ def test_score_ranks_the_whole_catalogue_with_per_question_information(
     np.testing.assert_allclose(fractions[:, :3].sum(axis=1), 1, rtol=1e-6)
 
 
-def test_score_top_k_and_parquet_in_a_subprocess(vote_catalog, tiny_checkpoints, tmp_path):
+def test_score_top_k_parquet_and_bf16_in_a_subprocess(vote_catalog, tiny_checkpoints, tmp_path):
     out = tmp_path / "top.parquet"
     command = [
         sys.executable,
@@ -78,6 +78,7 @@ def test_score_top_k_and_parquet_in_a_subprocess(vote_catalog, tiny_checkpoints,
         str(out),
     ]
     command += ["--checkpoint", str(tiny_checkpoints[0]), "--top", "5", "--samples", "2"]
+    command += ["--precision", "bf16-mixed"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)

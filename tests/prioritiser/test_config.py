@@ -42,3 +42,5 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
         load_config(path, env={})
     with pytest.raises(ConfigError, match="ZOO_N_MODELS"):
         load_config(None, env={"ZOO_N_MODELS": "three"})
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        load_config(None, env={"ZOO_PRECISION": "fp8"})

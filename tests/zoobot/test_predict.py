@@ -68,6 +68,24 @@ def test_ensemble_posterior_stacks_models_times_passes(tiny_catalog, tmp_path):
         np.testing.assert_allclose(fractions[:, answers].sum(axis=1), 1.0, rtol=1e-6)
 
 
+def test_bf16_encoder_keeps_vote_fractions_and_float32_samples(tiny_catalog):
+    model = FinetuneableZoobotTree(name=TINY_ENCODER, schema="decals_dr5")
+    common = {"n_samples": 1, "resize_size": SIZE, "progress": False}
+    exact = predict_posterior(model, tiny_catalog, **common)
+    mixed = predict_posterior(model, tiny_catalog, precision="bf16-mixed", **common)
+    assert mixed.dtype == np.float32
+    assert not np.array_equal(mixed, exact)
+    slices = decals_dr5_schema.question_slices
+    shift = vote_fractions_from_samples(mixed, slices) - vote_fractions_from_samples(exact, slices)
+    assert np.abs(shift).max() < 0.02
+
+
+def test_unknown_precision_is_a_clear_error(tiny_catalog):
+    model = FinetuneableZoobotTree(name=TINY_ENCODER, schema="decals_dr5")
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        predict_posterior(model, tiny_catalog, precision="fp8", progress=False)
+
+
 def test_vote_fractions_average_each_samples_expected_fraction():
     samples = np.array([[[1.0, 3.0, 2.0, 2.0], [3.0, 1.0, 2.0, 6.0]]])
     fractions = vote_fractions_from_samples(samples, [slice(0, 2), slice(2, 4)])
