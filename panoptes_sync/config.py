@@ -22,6 +22,8 @@ __all__ = [
     "ENV_PREFIX",
     "SECRET_SETTINGS",
     "Settings",
+    "convert_setting",
+    "describe_dataclass",
     "describe_settings",
     "load_settings",
     "setting_names",
@@ -100,17 +102,32 @@ def setting_names() -> list[str]:
 
 def describe_settings() -> list[dict[str, Any]]:
     """Name, environment variable, type, default and help text of every setting."""
-    hints = typing.get_type_hints(Settings)
+    return describe_dataclass(Settings, SECRET_SETTINGS)
+
+
+def describe_dataclass(
+    settings_class: type, secrets: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Name, environment variable, type, default and help of a settings dataclass's fields.
+
+    Args:
+        settings_class: a dataclass whose fields carry a ``help`` metadata entry.
+        secrets: names whose defaults are hidden.
+
+    Returns:
+        One dict per field, in declaration order.
+    """
+    hints = typing.get_type_hints(settings_class)
     return [
         {
             "name": f.name,
             "env": ENV_PREFIX + f.name.upper(),
             "type": _type_name(hints[f.name]),
-            "default": None if f.name in SECRET_SETTINGS else f.default,
+            "default": None if f.name in secrets else f.default,
             "help": f.metadata.get("help", ""),
-            "secret": f.name in SECRET_SETTINGS,
+            "secret": f.name in secrets,
         }
-        for f in dataclasses.fields(Settings)
+        for f in dataclasses.fields(settings_class)
     ]
 
 
@@ -140,7 +157,7 @@ def load_settings(
     for name in hints:
         raw = (env or {}).get(ENV_PREFIX + name.upper())
         if raw is not None and raw != "":
-            values[name] = _convert(name, raw, hints[name], ENV_PREFIX + name.upper())
+            values[name] = convert_setting(name, raw, hints[name], ENV_PREFIX + name.upper())
     for name, value in (overrides or {}).items():
         if value is None:
             continue
@@ -148,7 +165,7 @@ def load_settings(
             raise ConfigError(f"unknown setting {name!r}; known settings: {setting_names()}")
         if name in SECRET_SETTINGS:
             raise ConfigError(f"{name} can only be set by {ENV_PREFIX}{name.upper()} in the env")
-        values[name] = _convert(name, value, hints[name], "the command line")
+        values[name] = convert_setting(name, value, hints[name], "the command line")
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -173,7 +190,7 @@ def _read_config_file(path: Path, hints: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(
                 f"{name} found in {path}; credentials come only from {ENV_PREFIX}{name.upper()}"
             )
-        values[name] = _convert(name, value, hints[name], str(path))
+        values[name] = convert_setting(name, value, hints[name], str(path))
     return values
 
 
@@ -190,7 +207,12 @@ def _type_name(annotation: Any) -> str:
     return f"{base.__name__} | None" if optional else base.__name__
 
 
-def _convert(name: str, value: Any, annotation: Any, where: str) -> Any:
+def convert_setting(name: str, value: Any, annotation: Any, where: str) -> Any:
+    """``value`` as the type ``annotation`` names (``int``, ``bool``, ``str | None``...).
+
+    Raises:
+        ConfigError: naming the setting, where the value came from and what was expected.
+    """
     base, optional = _base_type(annotation)
     if optional and (value is None or (isinstance(value, str) and value.lower() == "none")):
         return None

@@ -7,7 +7,6 @@ endpoint, project, workflow, push caps; see ``panoptes_sync.config``) and ``[pri
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -15,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from panoptes_sync.config import ENV_PREFIX, convert_setting, describe_dataclass
 from panoptes_sync.config import Settings as SyncSettings
 from panoptes_sync.config import load_settings as load_sync_settings
+from panoptes_sync.errors import ConfigError as SyncConfigError
 from prioritiser.errors import ConfigError
 
 __all__ = ["DaemonConfig", "PrioritiserSettings", "describe_settings", "load_config"]
-
-ENV_PREFIX = "ZOO_"
-
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 """Scoring precisions ``zoobot.predict.iter_posterior`` accepts."""
@@ -91,28 +89,14 @@ class DaemonConfig:
 
 def describe_settings() -> list[dict[str, Any]]:
     """Name, environment variable, type, default and help of every prioritiser setting."""
-    hints = typing.get_type_hints(PrioritiserSettings)
-    return [
-        {
-            "name": f.name,
-            "env": ENV_PREFIX + f.name.upper(),
-            "type": getattr(hints[f.name], "__name__", str(hints[f.name])),
-            "default": f.default,
-            "help": f.metadata["help"],
-        }
-        for f in dataclasses.fields(PrioritiserSettings)
-    ]
+    return describe_dataclass(PrioritiserSettings)
 
 
 def _convert(name: str, value: Any, kind: type, where: str) -> Any:
     try:
-        if kind is bool and isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return kind(value)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(
-            f"setting {name} from {where} must be {kind.__name__}, got {value!r}"
-        ) from error
+        return convert_setting(name, value, kind, where)
+    except SyncConfigError as error:
+        raise ConfigError(str(error)) from error
 
 
 def load_config(
