@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from panoptes_sync.aggregate import aggregate_store
@@ -192,6 +192,36 @@ def _train_and_gate(ctx: CycleContext, cycle_id: int, catalogues: Catalogues) ->
     return deployed_version(ctx.engine)
 
 
+def _prediction_rows(
+    ranked: pd.DataFrame, version_id: int, cycle_id: int, selection: dict[int, str]
+) -> list[dict]:
+    """One ``Prediction`` row per ranked galaxy, built from whole columns (bulk insert)."""
+    mi_cols = [c for c in ranked.columns if c.startswith("mi_")]
+    fraction_cols = [c for c in ranked.columns if c.endswith("_fraction")]
+    mi_names = [c.removeprefix("mi_") for c in mi_cols]
+    answer_names = [c.removesuffix("_fraction") for c in fraction_cols]
+    columns = zip(
+        ranked["id_str"].astype("int64").tolist(),
+        ranked["score"].astype(float).tolist(),
+        ranked["rank"].astype(int).tolist(),
+        ranked[mi_cols].to_numpy(dtype=float).tolist(),
+        ranked[fraction_cols].to_numpy(dtype=float).tolist(),
+    )
+    return [
+        {
+            "model_version_id": version_id,
+            "subject_id": subject_id,
+            "cycle_id": cycle_id,
+            "score": score,
+            "rank": rank,
+            "mutual_information": dict(zip(mi_names, mi)),
+            "vote_fractions": dict(zip(answer_names, fractions)),
+            "selection": selection.get(position),
+        }
+        for position, (subject_id, score, rank, mi, fractions) in enumerate(columns)
+    ]
+
+
 def _score_and_select(
     ctx: CycleContext, cycle_id: int, version: ModelVersion, pool: pd.DataFrame
 ) -> list[dict]:
@@ -214,25 +244,10 @@ def _score_and_select(
         random_fraction=settings.random_control_fraction,
     )
     selection = dict(zip(picks["index"], picks["selection"]))
-    mi_cols = [c for c in ranked.columns if c.startswith("mi_")]
-    fraction_cols = [c for c in ranked.columns if c.endswith("_fraction")]
-    with session_scope(ctx.engine) as session:
-        for position, row in enumerate(ranked.itertuples(index=False)):
-            record = ranked.iloc[position]
-            session.add(
-                Prediction(
-                    model_version_id=version.id,
-                    subject_id=int(row.id_str),
-                    cycle_id=cycle_id,
-                    score=float(row.score),
-                    rank=int(row.rank),
-                    mutual_information={c[3:]: float(record[c]) for c in mi_cols},
-                    vote_fractions={
-                        c[: -len("_fraction")]: float(record[c]) for c in fraction_cols
-                    },
-                    selection=selection.get(position),
-                )
-            )
+    rows = _prediction_rows(ranked, version.id, cycle_id, selection)
+    if rows:
+        with session_scope(ctx.engine) as session:
+            session.execute(insert(Prediction), rows)
     items = [
         {
             "subject_id": int(ranked.iloc[index]["id_str"]),

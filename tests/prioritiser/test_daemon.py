@@ -16,9 +16,10 @@ from prioritiser.config import load_config
 from prioritiser.daemon import Daemon
 from prioritiser.errors import DaemonLockedError
 from prioritiser.lock import acquire_lock
-from prioritiser.records import Cycle, ModelVersion
+from prioritiser.records import Cycle, ModelVersion, Prediction
 from prioritiser.status import read_status
 from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_settings
+from zoobot.schemas import decals_dr5_schema
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -106,7 +107,16 @@ def test_daemon_runs_two_full_cycles_on_a_short_schedule(tmp_path, credentials):
         stored = session.execute(select(func.count()).select_from(Classification)).scalar()
         versions = session.execute(select(ModelVersion)).scalars().all()
         assert len(versions) == 2 and sum(v.deployed for v in versions) == 1
+        predictions = session.execute(select(Prediction)).scalars().all()
     assert 0 < stored <= len(emulator_ids)
+    assert len({p.cycle_id for p in predictions}) == 2
+    for cycle_id in {p.cycle_id for p in predictions}:
+        scored = sorted((p for p in predictions if p.cycle_id == cycle_id), key=lambda p: p.rank)
+        assert [p.rank for p in scored] == list(range(1, len(scored) + 1))
+        assert all(a.score >= b.score for a, b in zip(scored, scored[1:]))
+        assert sum(p.selection is not None for p in scored) == 6
+        assert set(scored[0].mutual_information) == set(decals_dr5_schema.question_names)
+        assert len(scored[0].vote_fractions) == len(decals_dr5_schema.label_cols)
     cycles, _ = read_status(config.sync.database_url)
     assert set(cycles["kind"]) >= {"retrain"}
 
