@@ -1,10 +1,10 @@
 """Vectorised vote counting: classifications -> per-subject answer counts with numpy.
 
-Annotations are exploded into one long (classification, annotation) table; each distinct
-(major version, annotation) pair is resolved once by `AnswerMapping`, and counts come from one
-``np.bincount`` over (subject, column). Multiple-choice answers are independent binary votes.
-Within a classification only the first annotation of each task counts. Problems are counted in an
-`AggregationReport` with example classification ids, never raised.
+Annotation texts are dictionary-encoded; each distinct (major version, text) pair is resolved once
+(`panoptes_sync.annotation_votes`), classifications take their pair's votes by indexing, and counts
+come from one ``np.bincount`` over (subject, column). Multiple-choice answers are independent binary
+votes. Within a classification only the first annotation of each task counts. Problems are counted
+in an `AggregationReport` with example classification ids, never raised.
 """
 
 from __future__ import annotations
@@ -12,18 +12,23 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from panoptes_sync.annotations import AnswerMapping, explode_annotations
+from panoptes_sync.annotation_votes import expand_ranges, factorize, resolve_texts
+from panoptes_sync.annotations import AnswerMapping
 from zoobot.schemas import Schema
 
 __all__ = [
     "AggregationReport",
     "VoteCounter",
+    "Votes",
     "count_votes",
+    "extract_votes",
     "first_classification_mask",
     "user_keys",
     "vote_table",
@@ -145,42 +150,73 @@ def first_classification_mask(
     return keep
 
 
-def _expand(counts: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For items with ``counts[i]`` outputs starting at ``starts[i]``: (item, output position)."""
-    item = np.repeat(np.arange(len(counts)), counts)
-    first_output = np.cumsum(counts) - counts
-    position = np.repeat(starts - first_output, counts) + np.arange(int(counts.sum()))
-    return item, position
+def _encode_texts(annotations: Sequence[str | None] | Any) -> pa.DictionaryArray:
+    """Annotation texts as a dictionary array (nulls kept as a dictionary entry)."""
+    if isinstance(annotations, pa.ChunkedArray):
+        annotations = annotations.combine_chunks()
+    if isinstance(annotations, pa.DictionaryArray):
+        return annotations
+    if not isinstance(annotations, pa.Array):
+        annotations = pa.array(annotations, type=pa.large_string())
+    return pc.dictionary_encode(annotations, null_encoding="encode")
 
 
-def _duplicate_task_mask(row: np.ndarray, task: np.ndarray) -> np.ndarray:
-    """True for annotations whose (row, task) already appeared earlier in the same row."""
-    valid = task >= 0
-    if not valid.any():
-        return np.zeros(len(row), dtype=bool)
-    if task.max() < 62:
-        bits = np.where(valid, np.left_shift(np.int64(1), np.where(valid, task, 0)), 0)
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        masks = np.bitwise_or.reduceat(bits, starts)
-        sizes = np.add.reduceat(valid.astype(np.int64), starts)
-        suspect = np.repeat(np.bitwise_count(masks) < sizes, np.diff(np.r_[starts, len(row)]))
-    else:
-        suspect = np.ones(len(row), dtype=bool)
-    duplicate = np.zeros(len(row), dtype=bool)
-    index = np.flatnonzero(suspect & valid)
-    keys = pd.Series(row[index] * (int(task.max()) + 1) + task[index])
-    duplicate[index[keys.duplicated().to_numpy()]] = True
-    return duplicate
+class Votes(NamedTuple):
+    """The individual votes of a batch of classifications.
+
+    Attributes:
+        subject_ids: ``[n_subjects]`` sorted distinct subject ids of the batch.
+        subject: ``[n_votes]`` index into ``subject_ids`` of each vote.
+        column: ``[n_votes]`` output column (index into ``mapping.columns``) of each vote.
+    """
+
+    subject_ids: np.ndarray
+    subject: np.ndarray
+    column: np.ndarray
 
 
-def _factorize(values: np.ndarray, n_possible: int) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct values, index of each value among them); O(n) when the value range is small."""
-    if n_possible > DENSE_CELL_LIMIT:
-        return np.unique(values, return_inverse=True)
-    distinct = np.flatnonzero(np.bincount(values, minlength=n_possible))
-    lookup = np.full(n_possible, -1, dtype=np.int64)
-    lookup[distinct] = np.arange(len(distinct))
-    return distinct, lookup[values]
+def extract_votes(
+    classification_ids: np.ndarray,
+    subject_ids: np.ndarray,
+    majors: np.ndarray,
+    annotations: Sequence[str | None] | Any,
+    mapping: AnswerMapping,
+) -> tuple[Votes, AggregationReport]:
+    """The votes of a batch of classifications of one workflow.
+
+    Each distinct (major version, annotation text) pair is resolved once (`resolve_texts`);
+    classifications then take their pair's votes by array indexing.
+
+    Args:
+        classification_ids: ``[n]`` int64 ids (already unique).
+        subject_ids: ``[n]`` int64 subject of each classification.
+        majors: ``[n]`` int64 workflow major version of each classification.
+        annotations: ``[n]`` annotation JSON texts, index or label format (a sequence, or an
+            Arrow string or dictionary array).
+        mapping: maps annotations to ``mapping.columns``.
+
+    Returns:
+        The votes and the report.
+    """
+    report = AggregationReport(classifications=len(classification_ids))
+    encoded = _encode_texts(annotations)
+    n_texts = max(len(encoded.dictionary), 1)
+    major_values, major_code = np.unique(np.asarray(majors, dtype=np.int64), return_inverse=True)
+    text_code = np.asarray(encoded.indices.fill_null(0), dtype=np.int64)
+    pairs, pair_of_row = factorize(major_code * n_texts + text_code, len(major_values) * n_texts)
+    votes = resolve_texts(
+        major_values[pairs // n_texts], encoded.dictionary.take(pa.array(pairs % n_texts)), mapping
+    )
+    for kind, per_pair in votes.issues.items():
+        per_row = per_pair[pair_of_row]
+        hit = np.flatnonzero(per_row)
+        if len(hit):
+            report.add_issue(kind, classification_ids[hit[:MAX_EXAMPLES]], int(per_row.sum()))
+    row, position = expand_ranges(votes.length[pair_of_row], votes.start[pair_of_row])
+    subject_values, subject_code = np.unique(np.asarray(subject_ids), return_inverse=True)
+    report.votes = len(row)
+    extracted = Votes(subject_values.astype(np.int64), subject_code[row], votes.columns[position])
+    return extracted, report
 
 
 def count_votes(
@@ -190,7 +226,7 @@ def count_votes(
     annotations: Sequence[str | None] | Any,
     mapping: AnswerMapping,
 ) -> tuple[pd.DataFrame, AggregationReport]:
-    """Count the votes of a batch of classifications of one workflow.
+    """Count the votes of a batch of classifications of one workflow as a long table.
 
     Args:
         classification_ids: ``[n]`` int64 ids (already unique).
@@ -203,100 +239,69 @@ def count_votes(
         A long table ``subject_id, column (index into mapping.columns), count`` of non-zero counts,
         and the report.
     """
-    report = AggregationReport(classifications=len(classification_ids))
-    exploded = explode_annotations(annotations)
-    if len(exploded.bad_rows):
-        report.add_issue("malformed_row", classification_ids[exploded.bad_rows])
-    group_majors, group = np.unique(np.asarray(majors, dtype=np.int64), return_inverse=True)
-    n_objects = max(len(exploded.objects), 1)
-    pair = group[exploded.row] * n_objects + exploded.code
-    pairs, slot = _factorize(pair, len(group_majors) * n_objects)
-    resolutions = [
-        mapping.resolve(int(group_majors[p // n_objects]), exploded.objects[p % n_objects])
-        for p in pairs
-    ]
-    task_codes: dict[str, int] = {}
-    slot_task = np.array(
-        [task_codes.setdefault(r.task, len(task_codes)) if r.task else -1 for r in resolutions]
-        or [0],
-        dtype=np.int64,
+    votes, report = extract_votes(classification_ids, subject_ids, majors, annotations, mapping)
+    n_columns = len(mapping.columns)
+    counts = np.bincount(
+        votes.subject * n_columns + votes.column, minlength=len(votes.subject_ids) * n_columns
     )
-    issue_names = sorted({r.issue for r in resolutions if r.issue})
-    slot_issue = np.array(
-        [issue_names.index(r.issue) if r.issue else -1 for r in resolutions] or [0], dtype=np.int64
-    )
-    slot_count = np.array([len(r.columns) for r in resolutions] or [0], dtype=np.int64)
-    slot_start = np.cumsum(slot_count) - slot_count
-    flat_columns = np.array([c for r in resolutions for c in r.columns] or [0], dtype=np.int64)
-
-    duplicate = _duplicate_task_mask(exploded.row, slot_task[slot])
-    if duplicate.any():
-        report.add_issue("duplicate_task", classification_ids[exploded.row[duplicate]])
-    element_issue = np.where(duplicate, -1, slot_issue[slot])
-    for index, name in enumerate(issue_names):
-        hit = np.flatnonzero(element_issue == index)
-        if len(hit):
-            report.add_issue(name, classification_ids[exploded.row[hit[:MAX_EXAMPLES]]], len(hit))
-
-    element_count = np.where(duplicate, 0, slot_count[slot])
-    element, position = _expand(element_count, slot_start[slot])
-    columns = flat_columns[position]
-    subject_values, subject_code = np.unique(np.asarray(subject_ids), return_inverse=True)
-    vote_subject = subject_code[exploded.row[element]]
-    report.votes = len(columns)
-    return _group_counts(vote_subject, columns, subject_values, len(mapping.columns)), report
-
-
-def _group_counts(
-    subject_code: np.ndarray, columns: np.ndarray, subject_values: np.ndarray, n_columns: int
-) -> pd.DataFrame:
-    cells = len(subject_values) * n_columns
-    key = subject_code.astype(np.int64) * n_columns + columns
-    if cells <= DENSE_CELL_LIMIT:
-        counts = np.bincount(key, minlength=cells)
-        cell = np.flatnonzero(counts)
-        values = counts[cell]
-    else:
-        cell, values = np.unique(key, return_counts=True)
-    return pd.DataFrame(
+    cell = np.flatnonzero(counts)
+    frame = pd.DataFrame(
         {
-            "subject_id": subject_values[cell // n_columns].astype(np.int64),
-            "column": (cell % n_columns).astype(np.int64),
-            "count": values.astype(np.int64),
+            "subject_id": votes.subject_ids[cell // n_columns],
+            "column": cell % n_columns,
+            "count": counts[cell],
         }
     )
+    return frame, report
 
 
 class VoteCounter:
-    """Accumulates long count tables from several batches into one per-subject table."""
+    """Accumulates votes into one ``[n_subjects, n_columns]`` count matrix.
+
+    Rows are appended in order of first appearance; a sorted index of subject ids finds them.
+    """
 
     def __init__(self, mapping: AnswerMapping) -> None:
         self.mapping = mapping
         self.report = AggregationReport()
-        self._parts: list[pd.DataFrame] = []
+        self._sorted_subjects = np.empty(0, dtype=np.int64)
+        self._sorted_rows = np.empty(0, dtype=np.int64)
+        self._matrix = np.zeros((0, len(mapping.columns)), dtype=np.int64)
+        self._n_rows = 0
 
-    def add(self, counts: pd.DataFrame, report: AggregationReport) -> None:
-        """Add one batch's output of `count_votes`."""
-        self._parts.append(counts)
+    def add(self, votes: Votes, report: AggregationReport) -> None:
+        """Add one batch's output of `extract_votes`."""
         self.report.merge(report)
+        rows = self._rows_of(votes.subject_ids)
+        n_columns = self._matrix.shape[1]
+        np.add.at(self._matrix.reshape(-1), rows[votes.subject] * n_columns + votes.column, 1)
+
+    def _rows_of(self, subject_ids: np.ndarray) -> np.ndarray:
+        """Matrix rows of sorted distinct ``subject_ids``, adding rows for new subjects."""
+        position = np.searchsorted(self._sorted_subjects, subject_ids)
+        known = np.zeros(len(subject_ids), dtype=bool)
+        if len(self._sorted_subjects):
+            clipped = np.minimum(position, len(self._sorted_subjects) - 1)
+            known = self._sorted_subjects[clipped] == subject_ids
+        rows = np.empty(len(subject_ids), dtype=np.int64)
+        rows[known] = self._sorted_rows[position[known]]
+        new_rows = self._n_rows + np.arange(int((~known).sum()))
+        rows[~known] = new_rows
+        self._n_rows += len(new_rows)
+        if self._n_rows > len(self._matrix):
+            shape = (max(self._n_rows, 2 * len(self._matrix)), self._matrix.shape[1])
+            grown = np.zeros(shape, dtype=np.int64)
+            grown[: len(self._matrix)] = self._matrix
+            self._matrix = grown
+        new = ~known
+        self._sorted_subjects = np.insert(self._sorted_subjects, position[new], subject_ids[new])
+        self._sorted_rows = np.insert(self._sorted_rows, position[new], new_rows)
+        return rows
 
     def table(self, schema: Schema | None = None) -> pd.DataFrame:
-        """All counts so far, one row per subject (see `vote_table`)."""
-        if not self._parts:
-            return _wide(
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                self.mapping.columns,
-                schema,
-            )
-        frame = pd.concat(self._parts, ignore_index=True)
-        return _wide(
-            frame["subject_id"].to_numpy(),
-            frame["column"].to_numpy(),
-            frame["count"].to_numpy(),
-            self.mapping.columns,
-            schema,
+        """All counts so far, one row per subject sorted by id (see `vote_table`)."""
+        return _table(
+            self._sorted_subjects, self._matrix[self._sorted_rows], self.mapping.columns, schema
         )
 
 
@@ -317,6 +322,13 @@ def _wide(
     else:
         matrix = np.zeros((len(subjects), n_columns), dtype=np.int64)
         np.add.at(matrix, (subject_code, column_codes), counts)
+    return _table(subjects, matrix, columns, schema)
+
+
+def _table(
+    subjects: np.ndarray, matrix: np.ndarray, columns: Sequence[str], schema: Schema | None
+) -> pd.DataFrame:
+    """``[n_subjects]`` ids and their ``[n_subjects, n_columns]`` counts as a table, with totals."""
     table = pd.DataFrame(matrix, columns=list(columns))
     if schema is not None:
         position = {name: i for i, name in enumerate(columns)}

@@ -1,14 +1,16 @@
 """Fast, streaming reads of Panoptes classification export CSVs (Arrow) for aggregation.
 
-The export has 14 columns (panoptes_api.md §2.2); only the ones aggregation needs are decoded.
-Rows that cannot be used (wrong field count, non-numeric ids, unreadable version) are reported in
-an `AggregationReport` and skipped.
+The export has 14 columns (panoptes_api.md §2.2); only the ones aggregation needs are decoded,
+annotation texts dictionary-encoded as they are parsed. A reader thread parses the next blocks
+while the current one is counted. Rows that cannot be used (wrong field count, non-numeric ids,
+unreadable version) are reported in an `AggregationReport` and skipped.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,12 @@ from panoptes_sync.annotations import AnswerMapping, read_workflows_csv
 from panoptes_sync.counting import (
     AggregationReport,
     VoteCounter,
-    count_votes,
+    extract_votes,
     first_classification_mask,
     user_keys,
 )
 from panoptes_sync.errors import ExportFormatError
+from panoptes_sync.prefetch import prefetch
 from zoobot.schemas import Schema
 
 __all__ = ["EXPORT_COLUMNS", "ExportBatch", "aggregate_export_files", "iter_export_batches"]
@@ -60,31 +63,57 @@ _NEEDED = (
     "annotations",
     "subject_ids",
 )
-#: Bytes of CSV parsed per Arrow block (one batch).
-DEFAULT_BLOCK_SIZE = 32 << 20
+#: Annotation texts repeat across rows: Arrow dictionary-encodes them while parsing.
+_COLUMN_TYPES = {
+    **dict.fromkeys(_NEEDED, pa.large_string()),
+    "annotations": pa.dictionary(pa.int32(), pa.large_string()),
+}
+#: Bytes of CSV parsed per Arrow block (one batch). Arrow's I/O thread reads up to 32 blocks
+#: ahead, so this also sets the reader's memory (about 0.5 GB at 16 MiB).
+DEFAULT_BLOCK_SIZE = 16 << 20
 
 
 @dataclass
 class ExportBatch:
-    """The usable rows of one block of an export, as arrays (``[n]`` each)."""
+    """The usable rows of one block of an export, as arrays (``[n]`` each).
+
+    Annotations are dictionary-encoded: exports repeat the same texts across many rows.
+    """
 
     classification_ids: np.ndarray
     workflow_ids: np.ndarray
     subject_ids: np.ndarray
     majors: np.ndarray
     user_keys: np.ndarray
-    annotations: pa.Array
+    annotations: pa.DictionaryArray
 
 
 def _digits_to_int(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 values with 0 where invalid, validity mask) of a string column of digits."""
-    valid = pc.fill_null(pc.utf8_is_digit(column), False)
+    """(int64 values with 0 where invalid, validity mask) of a string column of ASCII digits."""
+    valid = pc.fill_null(pc.ascii_is_decimal(column), False)
+    if pc.all(valid).as_py():
+        return np.asarray(pc.cast(column, pa.int64())), np.ones(len(column), dtype=bool)
     values = pc.cast(pc.if_else(valid, column, "0"), pa.int64())
     return np.asarray(values), np.asarray(valid, dtype=bool)
 
 
-def _first_part(column: pa.Array, separator: str) -> pa.Array:
-    return pc.list_element(pc.split_pattern(column, separator, max_splits=1), 0)
+def _leading_int(column: pa.Array, separator: str) -> tuple[np.ndarray, np.ndarray]:
+    """`_digits_to_int` of the part before the first ``separator`` (``"66.1"`` -> 66)."""
+    values, valid = _digits_to_int(column)
+    if valid.all():
+        return values, valid
+    return _digits_to_int(pc.list_element(pc.split_pattern(column, separator, max_splits=1), 0))
+
+
+def _majors(versions: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(major version, validity mask) of ``MAJOR.MINOR`` texts; each distinct text parsed once."""
+    encoded = pc.dictionary_encode(versions)
+    parsed = []
+    for text in encoded.dictionary.to_pylist():
+        major = text.split(".", 1)[0]
+        parsed.append(int(major) if major.isascii() and major.isdigit() else -1)
+    majors = np.asarray(parsed, dtype=np.int64)[np.asarray(encoded.indices, dtype=np.int64)]
+    return np.maximum(majors, 0), majors >= 0
 
 
 def iter_export_batches(
@@ -131,7 +160,7 @@ def iter_export_batches(
             ),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=list(_NEEDED),
-                column_types=dict.fromkeys(_NEEDED, pa.large_string()),
+                column_types=_COLUMN_TYPES,
                 strings_can_be_null=False,
             ),
         )
@@ -170,8 +199,8 @@ def _usable_rows(
 ) -> Iterator[ExportBatch]:
     ids, id_ok = _digits_to_int(batch.column("classification_id"))
     workflows, workflow_ok = _digits_to_int(batch.column("workflow_id"))
-    subjects, subject_ok = _digits_to_int(_first_part(batch.column("subject_ids"), ";"))
-    majors, major_ok = _digits_to_int(_first_part(batch.column("workflow_version"), "."))
+    subjects, subject_ok = _leading_int(batch.column("subject_ids"), ";")
+    majors, major_ok = _majors(batch.column("workflow_version"))
     bad_id = ~id_ok
     report.unidentified_rows.extend((rows_seen + 1 + np.flatnonzero(bad_id)[:5]).tolist())
     if bad_id.any():
@@ -203,26 +232,37 @@ def _usable_rows(
 
 
 class _SeenIds:
-    """Classification ids already counted, as one sorted array (merging sorted runs is O(n))."""
+    """Classification ids already counted, as sorted runs merged like a binary counter.
+
+    Runs of similar size are merged, so adding n ids costs O(n log n) in all, and a lookup
+    searches O(log n) runs. Exports come in id order; then each batch's ids are all new and
+    above every run, which is checked without searching.
+    """
 
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.int64)
+        self._runs: list[np.ndarray] = []
 
     def new_mask(self, ids: np.ndarray) -> np.ndarray:
         """True for ids not seen before nor earlier in ``ids``; then marks them seen."""
-        position = np.searchsorted(self._sorted, ids)
-        seen = (
-            (position < len(self._sorted))
-            & (self._sorted[np.minimum(position, len(self._sorted) - 1)] == ids)
-            if len(self._sorted)
-            else np.zeros(len(ids), dtype=bool)
-        )
-        _, first = np.unique(ids, return_index=True)
-        fresh = np.zeros(len(ids), dtype=bool)
-        fresh[first] = True
-        fresh &= ~seen
-        merged = np.concatenate([self._sorted, np.sort(ids[fresh])])
-        self._sorted = np.sort(merged, kind="stable")
+        if not len(ids):
+            return np.zeros(0, dtype=bool)
+        ascending = bool(np.all(ids[1:] > ids[:-1]))
+        fresh = np.ones(len(ids), dtype=bool)
+        if not ascending:
+            _, first = np.unique(ids, return_index=True)
+            fresh[:] = False
+            fresh[first] = True
+        low, high = ids.min(), ids.max()
+        for run in self._runs:
+            if low <= run[-1] and high >= run[0]:
+                position = np.minimum(np.searchsorted(run, ids), len(run) - 1)
+                fresh &= run[position] != ids
+        new = ids[fresh] if ascending else np.sort(ids[fresh])
+        if len(new):
+            self._runs.append(new)
+        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+            last = self._runs.pop()
+            self._runs.append(np.sort(np.concatenate([self._runs.pop(), last]), kind="stable"))
         return fresh
 
 
@@ -239,6 +279,26 @@ def _first_only_exclusions(path: Path, workflow_id: int | None, block_size: int)
     return np.sort(ids[~keep])
 
 
+def _count_batch(
+    batch: ExportBatch, seen: _SeenIds, excluded: np.ndarray, counter: VoteCounter
+) -> None:
+    """Add a batch's votes to ``counter``, skipping repeated ids and ``excluded`` ones."""
+    fresh = seen.new_mask(batch.classification_ids)
+    if not fresh.all():
+        counter.report.add_issue("duplicate_classification", batch.classification_ids[~fresh])
+    keep = fresh & ~np.isin(batch.classification_ids, excluded)
+    counter.report.filtered += int((fresh & ~keep).sum())
+    votes, report = extract_votes(
+        batch.classification_ids[keep],
+        batch.subject_ids[keep],
+        batch.majors[keep],
+        pc.filter(batch.annotations, pa.array(keep)),
+        counter.mapping,
+    )
+    report.classifications = 0  # counted by the reader, malformed rows included
+    counter.add(votes, report)
+
+
 def aggregate_export_files(
     classifications_csv: str | Path,
     workflows_csv: str | Path,
@@ -247,6 +307,7 @@ def aggregate_export_files(
     first_only: bool = False,
     target_major: int | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    prefetch_depth: int = 2,
 ) -> tuple[pd.DataFrame, AggregationReport]:
     """Aggregate a classification export into one row of vote counts per subject.
 
@@ -259,6 +320,7 @@ def aggregate_export_files(
         first_only: count only each volunteer's first classification of a subject.
         target_major: the major version whose answer indices define the columns (default newest).
         block_size: CSV bytes read per block.
+        prefetch_depth: parsed blocks a reader thread keeps ready ahead of counting.
 
     Returns:
         The per-subject table and the report.
@@ -275,23 +337,15 @@ def aggregate_export_files(
     )
     counter = VoteCounter(mapping)
     seen = _SeenIds()
-    for batch in iter_export_batches(
-        classifications_csv, counter.report, workflow_id, block_size, with_users=False
-    ):
-        fresh = seen.new_mask(batch.classification_ids)
-        if not fresh.all():
-            counter.report.add_issue("duplicate_classification", batch.classification_ids[~fresh])
-        keep = fresh & ~np.isin(batch.classification_ids, excluded)
-        counter.report.filtered += int((fresh & ~keep).sum())
-        counts, report = count_votes(
-            batch.classification_ids[keep],
-            batch.subject_ids[keep],
-            batch.majors[keep],
-            pc.filter(batch.annotations, pa.array(keep)),
-            mapping,
-        )
-        report.classifications = 0
-        counter.add(counts, report)
+    # The reader thread fills its own report: the two threads never write the same object.
+    read_report = AggregationReport()
+    batches = iter_export_batches(
+        classifications_csv, read_report, workflow_id, block_size, with_users=False
+    )
+    with closing(prefetch(batches, depth=prefetch_depth)) as ready:
+        for batch in ready:
+            _count_batch(batch, seen, excluded, counter)
+    counter.report.merge(read_report)
     logger.info(
         "export aggregated file=%s classifications=%d votes=%d problems=%s",
         classifications_csv,
