@@ -1,35 +1,42 @@
 """Active learning on simulated galaxies: how many labels BALD saves against random and entropy.
 
-A scaled-down Walmsley et al. (2020) protocol, entirely on simulated galaxies:
+A scaled-down Walmsley et al. (2020, "W20") protocol, entirely on simulated galaxies:
 
 1. simulate and render ``--n`` galaxies once (cached under ``--work-dir``); the last ``--n-eval``
-   form a fixed evaluation set labelled by 40 simulated volunteers each, the rest the pool;
+   form a fixed evaluation set labelled by 40 simulated volunteers each, the rest the pool
+   (10,000 by default: W20 drew from thousands, and a pool only a few times the final labelled
+   set leaves an acquisition function little to choose from);
 2. compute frozen-encoder features once for all of them (cached);
-3. per arm and seed (:func:`prioritiser.active_loop.run_active_loop`): label ``--initial`` random
-   pool galaxies, then ``--iterations`` times train an ensemble of M Dirichlet heads on the
-   labelled features, measure the test loss, score the rest of the pool from M x T MC-dropout
-   samples, and have 40 simulated volunteers label the ``--batch`` galaxies picked.
+3. per arm and seed (:func:`prioritiser.active_loop.run_active_loop`), ``--jobs`` processes at a
+   time: label ``--initial`` random pool galaxies, then ``--iterations`` times train an ensemble
+   of M heads (:mod:`prioritiser.feature_heads`) on the labelled features, measure the test loss,
+   score the rest of the pool from M x T MC-dropout samples, and have 40 simulated volunteers
+   label the ``--batch`` galaxies picked.
 
 Each seed draws one set of volunteer votes for the whole pool (``ask_volunteers`` on the true
 answer probabilities) and reveals a galaxy's votes only when an arm acquires it, so arms face the
 same volunteers and start from the same initial set and heads.
 
 Features: the encoder's pooled features, standardised, reduced to ``--pca`` whitened principal
-components (computed on all images, no labels), so that a linear head trains in a few hundred
-full-batch steps.
+components (computed on all images, no labels). Head: a hidden layer of ``--hidden`` GELU units
+with dropout before it and before the output (``--hidden 0``: the linear head of earlier runs,
+whose test loss stops improving after about a thousand labels, so no acquisition can save much).
+
+Arms: random, predictive entropy, BALD over the whole tree (top-k and power sampling), and, as in
+W20, power-sampled BALD of one question alone (smooth-or-featured, bar).
 
 Test loss: mean over the M heads (dropout off) of the mean over evaluation galaxies of the tree
-Dirichlet-multinomial NLL summed over questions, in nats per galaxy. "Labels to reach" is the
+Dirichlet-multinomial NLL summed over questions, in nats per galaxy; the same is reported for
+smooth-or-featured and bar alone (W20 reported these per question). "Labels to reach" is the
 labelled-set size at which an arm's seed-mean curve first falls to random's final seed-mean test
-loss, linearly interpolated; per-seed values use that seed's random arm as the target. Random's
-curve flattens near the end, so the table also gives the labels needed to reach random's loss at
-mid-run (the middle label count).
+loss, linearly interpolated; per-seed values use that seed's random arm as the target. The table
+also gives the labels needed to reach random's loss at mid-run (the middle label count).
 
-Example (about 11 minutes on 2 shared CPU cores, the first run 2 more to render and encode)::
+Example (about 16 minutes on 2 shared CPU cores, the first run 1 more to render and encode)::
 
     python benchmarks/active_learning.py --png docs/active_learning.png
 
-Prints a markdown table to stdout, progress to stderr.
+Prints markdown tables to stdout, progress to stderr.
 """
 
 from __future__ import annotations
@@ -38,15 +45,18 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from prioritiser.active_loop import HeadSettings, LoopSettings, labels_to_reach, run_active_loop
+from prioritiser.active_loop import LoopSettings, labels_to_reach, run_active_loop
+from prioritiser.feature_heads import HeadSettings
 from zoobot.data import evaluation_transform, load_image
 from zoobot.datasets.simulated import (
     answer_probabilities,
@@ -59,13 +69,17 @@ from zoobot.schemas import decals_dr5_schema
 
 logger = logging.getLogger("benchmarks.active_learning")
 
-#: arm name -> (acquisition, selection)
-ARMS: dict[str, tuple[str, str]] = {
-    "random": ("random", "top_k"),
-    "entropy": ("entropy", "top_k"),
-    "bald": ("bald", "top_k"),
-    "power_bald": ("bald", "power"),
+#: arm name -> (acquisition, selection, question scored alone or None for the whole tree)
+ARMS: dict[str, tuple[str, str, str | None]] = {
+    "random": ("random", "top_k", None),
+    "entropy": ("entropy", "top_k", None),
+    "bald": ("bald", "top_k", None),
+    "power_bald": ("bald", "power", None),
+    "power_bald_smooth": ("bald", "power", "smooth-or-featured"),
+    "power_bald_bar": ("bald", "power", "bar"),
 }
+#: questions whose test loss is reported alone (W20 reported these two)
+REPORTED_QUESTIONS = ("smooth-or-featured", "bar")
 N_VOLUNTEERS = 40
 SIMULATION_SEED = 2020  # pretraining of zoobot-sim-atto used seed 100: these galaxies are unseen
 
@@ -132,47 +146,91 @@ def load_data(args: argparse.Namespace) -> Data:
     return Data(features[:n_pool], probabilities[:n_pool], features[n_pool:], counts[n_pool:])
 
 
-def run_arms(args: argparse.Namespace, data: Data) -> dict[str, list[list[float]]]:
-    """Test-loss curves: arm -> one list per seed. Also returns the label counts via the log."""
+@dataclass(frozen=True)
+class Curves:
+    """Test-loss curves, one list per seed (in seed order) for each arm."""
+
+    tree: dict[str, list[list[float]]]  # arm -> seeds -> whole-tree loss per step
+    questions: dict[str, dict[str, list[list[float]]]]  # question -> arm -> seeds -> loss
+
+
+def _log_to_stderr() -> None:
+    """Progress logging, in the main process and in each worker."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+
+
+def _run_one(
+    job: tuple[str, int, Data, argparse.Namespace],
+) -> tuple[str, int, list[float], dict[str, list[float]]]:
+    """One arm and seed: the whole-tree and reported per-question test-loss curves."""
+    arm, seed, data, args = job
+    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead on a shared machine
     head_settings = HeadSettings(
         n_members=args.members,
         n_passes=args.passes,
+        hidden=args.hidden,
+        dropout=args.dropout,
+        input_dropout=args.input_dropout,
         learning_rate=args.learning_rate,
         max_steps=args.max_steps,
     )
-    curves: dict[str, list[list[float]]] = {arm: [] for arm in args.arms}
-    for seed in range(args.seeds):
-        votes = ask_volunteers(
-            data.pool_probabilities, N_VOLUNTEERS, np.random.default_rng([SIMULATION_SEED, seed])
-        )
-        for arm in args.arms:
-            acquisition, selection = ARMS[arm]
-            loop = LoopSettings(
-                acquisition=acquisition,
-                selection=selection,
-                initial_size=args.initial,
-                batch_size=args.batch,
-                n_iterations=args.iterations,
-            )
-            started = time.perf_counter()
-            result = run_active_loop(
-                data.pool_features,
-                lambda indices, votes=votes: votes[indices],
-                data.eval_features,
-                data.eval_counts,
-                decals_dr5_schema,
-                loop,
-                head_settings,
-                seed,
-            )
-            curves[arm].append(result.test_loss)
-            logger.info(
-                "arm done arm=%s seed=%d final_test_loss=%.4f duration_s=%.1f",
-                arm,
-                seed,
-                result.test_loss[-1],
-                time.perf_counter() - started,
-            )
+    acquisition, selection, question = ARMS[arm]
+    loop = LoopSettings(
+        acquisition=acquisition,
+        selection=selection,
+        initial_size=args.initial,
+        batch_size=args.batch,
+        n_iterations=args.iterations,
+        question=question,
+    )
+    votes = ask_volunteers(
+        data.pool_probabilities, N_VOLUNTEERS, np.random.default_rng([SIMULATION_SEED, seed])
+    )
+    started = time.perf_counter()
+    result = run_active_loop(
+        data.pool_features,
+        lambda indices: votes[indices],
+        data.eval_features,
+        data.eval_counts,
+        decals_dr5_schema,
+        loop,
+        head_settings,
+        seed,
+    )
+    logger.info(
+        "arm done arm=%s seed=%d final_test_loss=%.4f duration_s=%.1f",
+        arm,
+        seed,
+        result.test_loss[-1],
+        time.perf_counter() - started,
+    )
+    names = decals_dr5_schema.question_names
+    per_question = {
+        q: [float(step[names.index(q)]) for step in result.question_loss]
+        for q in REPORTED_QUESTIONS
+    }
+    return arm, seed, result.test_loss, per_question
+
+
+def run_arms(args: argparse.Namespace, data: Data) -> Curves:
+    """Every arm and seed, ``--jobs`` at a time in separate processes.
+
+    Each seed draws one set of volunteer votes for the whole pool, so every arm of a seed meets
+    the same volunteers.
+    """
+    jobs = [(arm, seed, data, args) for seed in range(args.seeds) for arm in args.arms]
+    with ProcessPoolExecutor(
+        args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_log_to_stderr
+    ) as pool:
+        results = sorted(pool.map(_run_one, jobs), key=lambda r: r[1])
+    curves = Curves(
+        tree={arm: [] for arm in args.arms},
+        questions={q: {arm: [] for arm in args.arms} for q in REPORTED_QUESTIONS},
+    )
+    for arm, _, tree, per_question in results:
+        curves.tree[arm].append(tree)
+        for q, losses in per_question.items():
+            curves.questions[q][arm].append(losses)
     return curves
 
 
@@ -184,8 +242,8 @@ def _needed(labels: np.ndarray, curve: np.ndarray, target: float, baseline: floa
     return f"{needed:.0f} ({100 * (1 - needed / baseline):+.0f} %)"
 
 
-def summarise(labels: np.ndarray, curves: dict[str, list[list[float]]]) -> str:
-    """The markdown table: final loss, labels to reach random's final (and mid-run) loss."""
+def summarise(labels: np.ndarray, curves: dict[str, list[list[float]]], what: str) -> str:
+    """A markdown table: final loss, labels to reach random's final (and mid-run) loss."""
     random_curves = np.array(curves["random"])
     random_mean = random_curves.mean(axis=0)
     target = float(random_mean[-1])
@@ -194,7 +252,7 @@ def summarise(labels: np.ndarray, curves: dict[str, list[list[float]]]) -> str:
     mid_target = float(random_mean[middle])
     mid_baseline = labels_to_reach(labels, random_mean, mid_target)
     rows = [
-        f"Target: random's final test loss {target:.3f} nats/galaxy at {labels[-1]} labels; "
+        f"{what}: random's final test loss {target:.3f} nats/galaxy at {labels[-1]} labels; "
         f"mid-run target: random's {mid_target:.3f} at {labels[middle]} labels "
         f"({len(random_curves)} seeds). Savings are 1 - labels / random's labels.",
         "",
@@ -224,30 +282,36 @@ def summarise(labels: np.ndarray, curves: dict[str, list[list[float]]]) -> str:
     return "\n".join(rows)
 
 
-def plot(labels: np.ndarray, curves: dict[str, list[list[float]]], path: Path, title: str) -> None:
-    """Test loss against labels, seed mean with a ±1 std band per arm; right panel zoomed in."""
+def plot(labels: np.ndarray, curves: Curves, path: Path, title: str) -> None:
+    """Test loss against labels, seed mean with a ±1 std band per arm: tree, then each question.
+
+    The first two points (where every arm is far above the rest of the curve) are left out.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, panels = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
-    target = np.array(curves["random"]).mean(axis=0)[-1]
-    zoom = labels >= labels[min(2, len(labels) - 1)]
-    for axes, shown in zip(panels, (np.ones_like(zoom), zoom), strict=True):
-        for arm, arm_curves in curves.items():
+    panels_data = [("whole tree (summed over questions)", curves.tree)] + [
+        (q, curves.questions[q]) for q in REPORTED_QUESTIONS
+    ]
+    figure, panels = plt.subplots(1, len(panels_data), figsize=(5 * len(panels_data), 4.2), dpi=90)
+    shown = labels >= labels[min(2, len(labels) - 1)]
+    for axes, (name, by_arm) in zip(panels, panels_data, strict=True):
+        for arm, arm_curves in by_arm.items():
             losses = np.array(arm_curves)[:, shown]
             mean, std = losses.mean(axis=0), losses.std(axis=0)
             (line,) = axes.plot(labels[shown], mean, marker="o", markersize=3, label=arm)
             axes.fill_between(
                 labels[shown], mean - std, mean + std, color=line.get_color(), alpha=0.2
             )
+        target = np.array(by_arm["random"]).mean(axis=0)[-1]
         axes.axhline(target, color="grey", ls=":", lw=1, label="random's final loss")
+        axes.set_title(name, fontsize=9)
         axes.set_xlabel("labelled galaxies (40 simulated volunteers each)")
         axes.grid(alpha=0.3)
-    panels[0].set_ylabel("test loss (summed tree NLL, nats/galaxy)")
-    panels[1].set_title("zoom", fontsize=9)
-    panels[0].legend()
+    panels[0].set_ylabel("test loss (nats/galaxy)")
+    panels[0].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,21 +322,32 @@ def plot(labels: np.ndarray, curves: dict[str, list[list[float]]], path: Path, t
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--encoder", default="zoobot-sim-atto", help="shipped or timm encoder")
-    parser.add_argument("--n", type=int, default=2500, help="simulated galaxies")
+    parser.add_argument("--n", type=int, default=10500, help="simulated galaxies")
     parser.add_argument("--n-eval", type=int, default=500, help="fixed evaluation galaxies")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
-    parser.add_argument("--initial", type=int, default=64, help="initial labelled galaxies")
-    parser.add_argument("--batch", type=int, default=64, help="galaxies acquired per iteration")
-    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument("--initial", type=int, default=128, help="initial labelled galaxies")
+    parser.add_argument("--batch", type=int, default=128, help="galaxies acquired per iteration")
+    parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--members", type=int, default=3, help="heads in the ensemble (M)")
     parser.add_argument("--passes", type=int, default=5, help="MC-dropout passes per head (T)")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units (0: linear head)")
+    parser.add_argument("--dropout", type=float, default=0.5, help="MC dropout before the output")
     parser.add_argument(
-        "--pca", type=int, default=32, help="whitened principal components kept (0: all features)"
+        "--input-dropout", type=float, default=0.2, help="dropout on the features (MLP head)"
     )
-    parser.add_argument("--learning-rate", type=float, default=0.1, help="AdamW, full batch")
-    parser.add_argument("--max-steps", type=int, default=300, help="optimiser steps at most")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument(
+        "--pca", type=int, default=64, help="whitened principal components kept (0: all features)"
+    )
+    parser.add_argument("--learning-rate", type=float, default=0.01, help="AdamW, full batch")
+    parser.add_argument("--max-steps", type=int, default=2000, help="optimiser steps at most")
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=list(ARMS),
+        choices=list(ARMS),
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="arms and seeds run in parallel")
     parser.add_argument("--work-dir", default="/tmp/zoobot_active_learning", help="cache")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--png", type=Path, help="write the curves here")
@@ -285,28 +360,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    _log_to_stderr()
     torch.set_num_threads(1)  # tiny tensors: more threads only add overhead on a shared machine
     started = time.perf_counter()
     data = load_data(args)
     curves = run_arms(args, data)
     labels = args.initial + args.batch * np.arange(args.iterations + 1)
+    head = f"MLP head ({args.hidden} hidden units)" if args.hidden else "linear head"
     print(
         f"Active learning on simulated galaxies: encoder {args.encoder}, pool "
         f"{len(data.pool_features)}, eval {len(data.eval_features)}, features: {args.pca} "
-        f"whitened principal components, {args.initial} + "
-        f"{args.batch} x {args.iterations}, M={args.members} heads x T={args.passes} passes, "
-        f"{args.seeds} seeds, {time.perf_counter() - started:.0f} s.\n"
+        f"whitened principal components, {head}, {args.initial} + "
+        f"{args.batch} x {args.iterations}, M={args.members} heads "
+        f"x T={args.passes} "
+        f"passes, {args.seeds} seeds, {time.perf_counter() - started:.0f} s.\n"
     )
-    print(summarise(labels, curves))
+    print(summarise(labels, curves.tree, "Whole tree (test loss summed over questions)"))
+    for question in REPORTED_QUESTIONS:
+        print()
+        print(summarise(labels, curves.questions[question], f"Question {question} alone"))
     if args.png:
         title = (
-            f"Active learning on simulated galaxies: {args.encoder} features, "
-            f"{args.seeds} seeds (mean ± std)"
+            f"Active learning on simulated galaxies: {args.encoder} features, {head}, "
+            f"pool {len(data.pool_features)}, {args.seeds} seeds (mean ± std)"
         )
         plot(labels, curves, args.png, title)
     if args.json:
-        args.json.write_text(json.dumps({"labels": labels.tolist(), "curves": curves}, indent=1))
+        raw = {"labels": labels.tolist(), "tree": curves.tree, "questions": curves.questions}
+        args.json.write_text(json.dumps(raw, indent=1))
     return 0
 
 

@@ -1,12 +1,13 @@
 """Pool-based active learning on frozen encoder features: train heads, acquire, label, repeat.
 
-Each iteration trains an ensemble of M :class:`~zoobot.finetune.heads.DirichletHead` heads on the
-labelled galaxies' features (full batch AdamW, early stopping on a held-out share of the labelled
-set), scores the unlabelled pool from ``M x T`` MC-dropout posterior samples with a registered
-acquisition function, picks a batch (top-k or power sampling), and asks an oracle (volunteers,
-real or simulated) for the batch's vote counts. Training heads on cached features instead of
-finetuning the encoder makes one iteration take seconds, so acquisition functions can be compared
-over many seeds.
+Each iteration trains an ensemble of M :class:`~prioritiser.feature_heads.FeatureHead` heads on
+the labelled galaxies' features (full batch AdamW, early stopping on a held-out share of the
+labelled set), measures the whole-tree and per-question test loss, scores the unlabelled pool
+from ``M x T`` MC-dropout posterior samples with a registered acquisition function (or one
+question's mutual information), picks a batch (top-k or power sampling), and asks an oracle
+(volunteers, real or simulated) for the batch's vote counts. Training heads on cached features
+instead of finetuning the encoder makes one iteration take seconds, so acquisition functions can
+be compared over many seeds.
 
 References:
     Walmsley et al. 2020, MNRAS 491, 1554, "Galaxy Zoo: probabilistic morphology through Bayesian
@@ -15,7 +16,6 @@ References:
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -25,71 +25,30 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from prioritiser.acquisition import DEFAULT_TOTAL_VOTES, get_acquisition
+from prioritiser.acquisition import DEFAULT_TOTAL_VOTES, get_acquisition, mutual_information
 from prioritiser.errors import ConfigError, SelectionError
+from prioritiser.feature_heads import (
+    FeatureHead,
+    HeadSettings,
+    posterior_samples,
+    question_losses,
+    train_heads,
+)
 from prioritiser.selection import SELECTION_METHODS, select_power, select_top_k
-from zoobot.finetune.heads import DirichletHead
-from zoobot.losses import tree_nll
 from zoobot.schemas import Schema
 
 __all__ = [
-    "HeadSettings",
     "LoopResult",
     "LoopSettings",
     "acquire",
-    "ensemble_loss",
     "labels_to_reach",
-    "posterior_samples",
     "run_active_loop",
-    "train_heads",
 ]
 
 logger = logging.getLogger(__name__)
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 """Pool indices [k] -> vote counts [k, n_answers]: the volunteers who label an acquired batch."""
-
-
-@dataclass(frozen=True)
-class HeadSettings:
-    """How the ensemble of heads is trained and sampled.
-
-    The defaults suit a few dozen standardised features (a linear head trained full batch).
-
-    Attributes:
-        n_members: heads in the ensemble (M), each with its own initialisation and dropout.
-        n_passes: MC-dropout passes per head (T); the pool gets ``M x T`` posterior samples.
-        dropout: dropout probability on the features, in [0, 1).
-        learning_rate: AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        max_steps: full-batch optimiser steps at most.
-        eval_every: steps between validation checks.
-        patience: validation checks without improvement before a stop.
-        val_fraction: share of the labelled galaxies held out for early stopping, in (0, 1).
-    """
-
-    n_members: int = 3
-    n_passes: int = 5
-    dropout: float = 0.5
-    learning_rate: float = 0.1
-    weight_decay: float = 1e-2
-    max_steps: int = 300
-    eval_every: int = 10
-    patience: int = 5
-    val_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        counts = (self.n_members, self.n_passes, self.max_steps, self.eval_every, self.patience)
-        if min(counts) < 1:
-            raise ConfigError(
-                "HeadSettings n_members, n_passes, max_steps, eval_every and patience must be "
-                f">= 1, got {counts}"
-            )
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(
-                f"HeadSettings needs dropout in [0, 1) and val_fraction in (0, 1), got "
-                f"dropout={self.dropout}, val_fraction={self.val_fraction}"
-            )
 
 
 @dataclass(frozen=True)
@@ -104,6 +63,9 @@ class LoopSettings:
         batch_size: galaxies acquired per iteration.
         n_iterations: acquisitions.
         total_votes: volunteers per galaxy that the acquisition function assumes.
+        question: score by the mutual information of this one question only (as Walmsley et al.
+            2020 did for smooth-or-featured and bar); only with ``acquisition="bald"``. ``None``
+            scores the whole tree.
     """
 
     acquisition: str = "bald"
@@ -113,9 +75,15 @@ class LoopSettings:
     batch_size: int = 64
     n_iterations: int = 12
     total_votes: int = DEFAULT_TOTAL_VOTES
+    question: str | None = None
 
     def __post_init__(self) -> None:
         get_acquisition(self.acquisition)
+        if self.question is not None and self.acquisition != "bald":
+            raise ConfigError(
+                f"LoopSettings question={self.question!r} scores one question's mutual "
+                f"information: it needs acquisition='bald', got {self.acquisition!r}"
+            )
         if self.selection not in SELECTION_METHODS:
             raise ConfigError(
                 f"unknown selection {self.selection!r}; choose one of {list(SELECTION_METHODS)}"
@@ -133,148 +101,20 @@ class LoopResult:
 
     Attributes:
         n_labelled: labelled galaxies when each test loss was measured (initial, then per batch).
-        test_loss: the ensemble's test loss (:func:`ensemble_loss`) after training on them.
+        test_loss: the ensemble's whole-tree test loss after training on them: mean over heads
+            and evaluation galaxies of the NLL summed over questions, dropout off (nats/galaxy).
+        question_loss: the same per question, [n_questions] per step, summing to ``test_loss``.
         acquired: pool indices labelled at each step (the initial set first).
     """
 
     n_labelled: list[int] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
+    question_loss: list[np.ndarray] = field(default_factory=list)
     acquired: list[np.ndarray] = field(default_factory=list)
 
 
-def _member_losses(
-    heads: list[DirichletHead], features: torch.Tensor, counts: torch.Tensor, schema: Schema
-) -> torch.Tensor:
-    """[n_members] mean over galaxies of the summed tree NLL, each head in its current mode."""
-    concentrations = torch.cat([head(features) for head in heads])  # [M * n, n_answers]
-    per_galaxy = tree_nll(counts.repeat(len(heads), 1), concentrations, schema.question_slices)
-    return per_galaxy.sum(dim=1).view(len(heads), -1).mean(dim=1)
-
-
-def train_heads(
-    features: np.ndarray,
-    counts: np.ndarray,
-    schema: Schema,
-    settings: HeadSettings,
-    seed: int,
-) -> list[DirichletHead]:
-    """Train M Dirichlet heads on features and vote counts; each keeps its best validation state.
-
-    The loss of a head is the mean over galaxies of the tree NLL summed over questions. The heads
-    train together (their summed loss has independent gradients) on one random split of the
-    galaxies, and each restores the weights of its own lowest validation loss.
-
-    Args:
-        features: [n_galaxies, n_features] encoder features (n_galaxies >= 2).
-        counts: [n_galaxies, n_answers] vote counts in ``schema.label_cols`` order.
-        schema: the decision tree.
-        settings: ensemble and optimiser settings.
-        seed: seeds the split, the initialisation and the dropout masks.
-
-    Returns:
-        The heads, in eval mode.
-
-    Raises:
-        ConfigError: if the arrays disagree in length or with the schema, or hold < 2 galaxies.
-    """
-    x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(counts), dtype=torch.float32)
-    if x.ndim != 2 or y.shape != (x.shape[0], len(schema.label_cols)) or x.shape[0] < 2:
-        raise ConfigError(
-            f"train_heads needs features [n >= 2, n_features] and counts [n, "
-            f"{len(schema.label_cols)}]; got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    order = np.random.default_rng(seed).permutation(x.shape[0])
-    n_val = min(max(1, round(x.shape[0] * settings.val_fraction)), x.shape[0] - 1)
-    val, train = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        heads = [
-            DirichletHead(x.shape[1], len(schema.label_cols), settings.dropout)
-            for _ in range(settings.n_members)
-        ]
-        optimiser = torch.optim.AdamW(
-            [p for head in heads for p in head.parameters()],
-            lr=settings.learning_rate,
-            weight_decay=settings.weight_decay,
-        )
-        best = [math.inf] * len(heads)
-        states = [copy.deepcopy(head.state_dict()) for head in heads]
-        stale = 0
-        for step in range(1, settings.max_steps + 1):
-            for head in heads:
-                head.train()
-            optimiser.zero_grad()
-            _member_losses(heads, x[train], y[train], schema).sum().backward()
-            optimiser.step()
-            if step % settings.eval_every and step != settings.max_steps:
-                continue
-            for head in heads:
-                head.eval()
-            with torch.no_grad():
-                val_losses = _member_losses(heads, x[val], y[val], schema).tolist()
-            improved = [loss < previous for loss, previous in zip(val_losses, best, strict=True)]
-            for m in np.flatnonzero(improved):
-                best[m], states[m] = val_losses[m], copy.deepcopy(heads[m].state_dict())
-            stale = 0 if any(improved) else stale + 1
-            if stale >= settings.patience:
-                break
-    for head, state in zip(heads, states, strict=True):
-        head.load_state_dict(state)
-        head.eval()
-    logger.debug("heads trained n_galaxies=%d steps=%d best_val_loss=%s", len(x), step, best)
-    return heads
-
-
-def posterior_samples(
-    heads: list[DirichletHead], features: np.ndarray, n_passes: int, seed: int
-) -> np.ndarray:
-    """MC-dropout posterior samples of every head: ``n_passes`` dropout masks per head.
-
-    Args:
-        heads: the ensemble.
-        features: [n_galaxies, n_features].
-        n_passes: dropout passes per head (T).
-        seed: seeds the dropout masks.
-
-    Returns:
-        [n_galaxies, n_members x n_passes, n_answers] Dirichlet concentrations, member-major.
-    """
-    x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-    samples = []
-    with torch.random.fork_rng(), torch.no_grad():
-        torch.manual_seed(seed)
-        for head in heads:
-            head.train()
-            samples.extend(head(x) for _ in range(n_passes))
-            head.eval()
-    return torch.stack(samples, dim=1).double().numpy()
-
-
-def ensemble_loss(
-    heads: list[DirichletHead], features: np.ndarray, counts: np.ndarray, schema: Schema
-) -> float:
-    """Test loss: mean over heads of the per-galaxy tree NLL summed over questions, dropout off.
-
-    Args:
-        heads: the ensemble.
-        features: [n_galaxies, n_features].
-        counts: [n_galaxies, n_answers] vote counts.
-        schema: the decision tree.
-
-    Returns:
-        The loss in nats per galaxy (lower is better).
-    """
-    x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(counts), dtype=torch.float32)
-    for head in heads:
-        head.eval()
-    with torch.no_grad():
-        return float(_member_losses(heads, x, y, schema).mean())
-
-
 def acquire(
-    heads: list[DirichletHead],
+    heads: list[FeatureHead],
     features: np.ndarray,
     schema: Schema,
     loop: LoopSettings,
@@ -296,12 +136,22 @@ def acquire(
 
     Raises:
         SelectionError: if power sampling meets negative scores.
+        ConfigError: if ``loop.question`` is not a question of the schema.
     """
     samples = posterior_samples(heads, features, n_passes, int(rng.integers(2**31)))
     torch_threads = torch.get_num_threads()
-    scores = get_acquisition(loop.acquisition)(
-        samples, schema, rng=rng, total_votes=loop.total_votes
-    )
+    if loop.question is None:
+        scores = get_acquisition(loop.acquisition)(
+            samples, schema, rng=rng, total_votes=loop.total_votes
+        )
+    elif loop.question in schema.question_names:
+        information = mutual_information(samples, schema, loop.total_votes)
+        scores = information[:, schema.question_names.index(loop.question)]
+    else:
+        raise ConfigError(
+            f"LoopSettings question {loop.question!r} is not in schema {schema.name!r}: "
+            f"{schema.question_names}"
+        )
     # numba's OpenMP threading layer resets the OpenMP thread count that torch also uses
     torch.set_num_threads(torch_threads)
     if loop.selection == "power":
@@ -359,7 +209,9 @@ def run_active_loop(
             pool_features[labelled], counts, schema, head_settings, 1000 * seed + iteration
         )
         result.n_labelled.append(len(labelled))
-        result.test_loss.append(ensemble_loss(ensemble, eval_features, eval_counts, schema))
+        per_question = question_losses(ensemble, eval_features, eval_counts, schema)
+        result.question_loss.append(per_question)
+        result.test_loss.append(float(per_question.sum()))
         unlabelled = np.setdiff1d(np.arange(n_pool), labelled)
         if iteration == loop.n_iterations or unlabelled.size == 0:
             break

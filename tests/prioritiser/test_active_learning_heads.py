@@ -1,0 +1,150 @@
+"""Tests for prioritiser.feature_heads: the fast tree loss, heads, training and MC samples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from prioritiser.errors import ConfigError
+from prioritiser.feature_heads import (
+    HeadSettings,
+    ensemble_loss,
+    posterior_samples,
+    question_losses,
+    train_heads,
+    tree_nll_sum,
+)
+from zoobot.datasets.simulated import answer_probabilities, ask_volunteers, draw_truths
+from zoobot.losses import tree_nll
+from zoobot.schemas import decals_dr5_schema
+
+SCHEMA = decals_dr5_schema
+N_ANSWERS = len(SCHEMA.label_cols)
+FAST = HeadSettings(n_members=2, n_passes=3, max_steps=60, eval_every=10, patience=3)
+MLP = HeadSettings(
+    n_members=2,
+    n_passes=3,
+    hidden=16,
+    input_dropout=0.2,
+    learning_rate=0.01,
+    max_steps=40,
+    eval_every=10,
+    patience=3,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors: extra intra-op threads only add overhead on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def galaxies() -> tuple[np.ndarray, np.ndarray]:
+    """Features that carry the true answer probabilities (noisy projection) and 40-vote counts."""
+    rng = np.random.default_rng(1)
+    probabilities = answer_probabilities(draw_truths(120, 4), SCHEMA)
+    features = probabilities @ rng.normal(size=(N_ANSWERS, 8)) + 0.1 * rng.normal(size=(120, 8))
+    features = (features - features.mean(axis=0)) / features.std(axis=0)
+    return features, ask_volunteers(probabilities, 40, rng)
+
+
+def _question_matrix() -> torch.Tensor:
+    matrix = torch.zeros(N_ANSWERS, len(SCHEMA.questions), dtype=torch.float64)
+    for q, answers in enumerate(SCHEMA.question_slices):
+        matrix[answers, q] = 1.0
+    return matrix
+
+
+def test_tree_nll_sum_equals_zoobot_tree_nll_summed(galaxies):
+    _, counts = galaxies
+    y = torch.as_tensor(counts, dtype=torch.float64)
+    alpha = 1.0 + 100.0 * torch.rand(len(y), N_ANSWERS, dtype=torch.float64)
+    assert (y @ _question_matrix() == 0).any()  # some questions were never asked
+    expected = tree_nll(y, alpha, SCHEMA.question_slices).sum(dim=1)
+    torch.testing.assert_close(tree_nll_sum(y, alpha, _question_matrix()), expected)
+
+
+def test_tree_nll_sum_of_unasked_questions_is_zero_with_zero_gradient():
+    counts = torch.zeros(1, N_ANSWERS, dtype=torch.float64)
+    alpha = torch.full((1, N_ANSWERS), 3.0, dtype=torch.float64, requires_grad=True)
+    loss = tree_nll_sum(counts, alpha, _question_matrix())
+    loss.sum().backward()
+    assert loss.item() == 0.0 and alpha.grad.abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("settings", [FAST, MLP], ids=["linear", "mlp"])
+def test_training_lowers_the_loss_below_untrained_heads(galaxies, settings):
+    features, counts = galaxies
+    untrained = train_heads(features, counts, SCHEMA, HeadSettings(max_steps=1, eval_every=1), 0)
+    trained = train_heads(features, counts, SCHEMA, settings, 0)
+    assert len(trained) == settings.n_members
+    assert ensemble_loss(trained, features, counts, SCHEMA) < ensemble_loss(
+        untrained, features, counts, SCHEMA
+    )
+
+
+def test_training_is_reproducible_and_heads_differ(galaxies):
+    features, counts = galaxies
+    first = train_heads(features, counts, SCHEMA, MLP, 5)
+    second = train_heads(features, counts, SCHEMA, MLP, 5)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.linear.weight.detach(), b.linear.weight.detach())
+    assert not np.array_equal(first[0].linear.weight.detach(), first[1].linear.weight.detach())
+
+
+@pytest.mark.parametrize("settings", [FAST, MLP], ids=["linear", "mlp"])
+def test_posterior_samples_shape_spread_and_seed(galaxies, settings):
+    features, counts = galaxies
+    heads = train_heads(features, counts, SCHEMA, settings, 0)
+    samples = posterior_samples(heads, features[:20], n_passes=4, seed=1)
+    assert samples.shape == (20, settings.n_members * 4, N_ANSWERS)
+    assert np.isfinite(samples).all() and (samples >= 1).all()
+    assert samples.std(axis=1).max() > 0  # dropout makes passes differ
+    np.testing.assert_array_equal(samples, posterior_samples(heads, features[:20], 4, seed=1))
+    assert all(not head.training for head in heads)
+
+
+def test_question_losses_sum_to_the_whole_tree_loss(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features, counts, SCHEMA, FAST, 0)
+    per_question = question_losses(heads, features, counts, SCHEMA)
+    assert per_question.shape == (len(SCHEMA.questions),) and (per_question >= 0).all()
+    assert per_question.sum() == pytest.approx(ensemble_loss(heads, features, counts, SCHEMA))
+    y = torch.as_tensor(counts, dtype=torch.float64)
+    with torch.no_grad():
+        first = tree_nll(
+            y, heads[0](torch.as_tensor(features).float()).double(), SCHEMA.question_slices
+        )
+        second = tree_nll(
+            y, heads[1](torch.as_tensor(features).float()).double(), SCHEMA.question_slices
+        )
+    expected = ((first + second) / 2).mean(dim=0).numpy()
+    np.testing.assert_allclose(per_question, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HeadSettings(n_members=0),
+        lambda: HeadSettings(hidden=-1),
+        lambda: HeadSettings(dropout=1.0),
+        lambda: HeadSettings(input_dropout=-0.1),
+        lambda: HeadSettings(val_fraction=0.0),
+    ],
+)
+def test_bad_head_settings_raise_config_error(make):
+    with pytest.raises(ConfigError):
+        make()
+
+
+def test_mismatched_arrays_are_refused(galaxies):
+    features, counts = galaxies
+    with pytest.raises(ConfigError, match="train_heads needs"):
+        train_heads(features[:10], counts[:9], SCHEMA, FAST, 0)
