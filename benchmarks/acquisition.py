@@ -1,7 +1,8 @@
 """Benchmark BALD scoring: galaxies/s on the full GZ DECaLS DR5 tree, against two baselines.
 
 Scores synthetic posterior samples (Dirichlet concentrations 1 + 100 sigmoid(z), as Zoobot's head
-makes them) with ``prioritiser.acquisition.mutual_information`` (numba kernels), with the previous
+makes them) with ``prioritiser.acquisition.mutual_information`` (one parallel numba kernel over
+galaxies, samples in SIMD lanes, logs and exps from ``prioritiser._vector_math``), with an earlier
 vectorised numpy implementation (kept below as a reference path) and with a naive per-galaxy
 Python loop over scipy.stats pmfs; all three compute the same quantity. Prints markdown tables of
 throughput, the speed-ups measured in the same run, the agreement of the implementations, the
@@ -11,6 +12,10 @@ approximation's error against exact enumeration at N = 40.
 Usage::
 
     python benchmarks/acquisition.py [--galaxies 20000] [--samples 15] [--threads 1 2]
+
+Set ``NUMBA_THREADING_LAYER`` (``omp``, ``tbb`` or ``workqueue``) to choose numba's threads; the
+layer in use is printed. Figures are best of ``--repeats`` runs, with the load average before
+and after, since other work on the machine slows every row.
 """
 
 from __future__ import annotations
@@ -357,7 +362,7 @@ def throughput_table(args, rng):
         )
         rows.append(
             (
-                f"numba kernels, {threads} thread(s)",
+                f"SIMD numba kernels, {threads} thread(s)",
                 args.galaxies,
                 args.galaxies / seconds,
                 args.galaxies / cpu,
@@ -379,8 +384,9 @@ def throughput_table(args, rng):
             f"| {label} | {count} | {rate:,.0f} | {cpu_rate:,.0f} | {rate / naive_rate:,.0f}x "
             f"| {rate / numpy_rate:.2f}x |"
         )
+    print(f"\nload average after the throughput runs: {os.getloadavg()[0]:.2f}")
     print(
-        f"\nmax |naive - numba| over {len(subset)} galaxies x 10 questions: "
+        f"max |naive - numba| over {len(subset)} galaxies x 10 questions: "
         f"{np.abs(naive - fast).max():.2e} nats; max |numpy reference - numba|: "
         f"{np.abs(reference - fast).max():.2e} nats"
     )
