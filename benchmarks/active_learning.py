@@ -23,7 +23,12 @@ with dropout before it and before the output (``--hidden 0``: the linear head of
 whose test loss stops improving after about a thousand labels, so no acquisition can save much).
 
 Arms: random, predictive entropy, BALD over the whole tree (top-k and power sampling), and, as in
-W20, power-sampled BALD of one question alone (smooth-or-featured, bar).
+W20, power-sampled BALD of one question alone (smooth-or-featured, bar). Whole-tree BALD comes with
+two weightings of the per-question mutual information: the registered function's default P(asked)
+(``bald``, ``power_bald``), and weight 1 per question (``*_uniform``): each question's mutual
+information already assumes N_q = 40 x P(asked) votes, so the default counts P(asked) twice and
+favours galaxies deep in the tree. ``bald_uniform_control`` draws a quarter of each batch at
+random, as the daemon's control sample does.
 
 Test loss: mean over the M heads (dropout off) of the mean over evaluation galaxies of the tree
 Dirichlet-multinomial NLL summed over questions, in nats per galaxy; the same is reported for
@@ -32,7 +37,7 @@ labelled-set size at which an arm's seed-mean curve first falls to random's fina
 loss, linearly interpolated; per-seed values use that seed's random arm as the target. The table
 also gives the labels needed to reach random's loss at mid-run (the middle label count).
 
-Example (about 16 minutes on 2 shared CPU cores, the first run 1 more to render and encode)::
+Example (about 10 minutes on 2 shared CPU cores, the first run 1.5 more to render and encode)::
 
     python benchmarks/active_learning.py --png docs/active_learning.png
 
@@ -51,6 +56,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,14 +75,24 @@ from zoobot.schemas import decals_dr5_schema
 
 logger = logging.getLogger("benchmarks.active_learning")
 
-#: arm name -> (acquisition, selection, question scored alone or None for the whole tree)
-ARMS: dict[str, tuple[str, str, str | None]] = {
-    "random": ("random", "top_k", None),
-    "entropy": ("entropy", "top_k", None),
-    "bald": ("bald", "top_k", None),
-    "power_bald": ("bald", "power", None),
-    "power_bald_smooth": ("bald", "power", "smooth-or-featured"),
-    "power_bald_bar": ("bald", "power", "bar"),
+#: every question weighs 1: the mutual information's N_q = 40 x P(asked) counts P(asked) once
+UNIFORM = {name: 1.0 for name in decals_dr5_schema.question_names}
+#: arm name -> its LoopSettings fields (acquisition, selection, fixed question weights instead of
+#: the default P(asked), random control share of each batch)
+ARMS: dict[str, dict[str, Any]] = {
+    "random": {"acquisition": "random"},
+    "entropy": {"acquisition": "entropy"},
+    "bald": {"acquisition": "bald"},
+    "power_bald": {"acquisition": "bald", "selection": "power"},
+    "bald_uniform": {"acquisition": "bald", "weights": UNIFORM},
+    "power_bald_uniform": {"acquisition": "bald", "selection": "power", "weights": UNIFORM},
+    "bald_uniform_control": {"acquisition": "bald", "weights": UNIFORM, "random_fraction": 0.25},
+    "power_bald_smooth": {
+        "acquisition": "bald",
+        "selection": "power",
+        "weights": {"smooth-or-featured": 1.0},
+    },
+    "power_bald_bar": {"acquisition": "bald", "selection": "power", "weights": {"bar": 1.0}},
 }
 #: questions whose test loss is reported alone (W20 reported these two)
 REPORTED_QUESTIONS = ("smooth-or-featured", "bar")
@@ -174,14 +190,11 @@ def _run_one(
         learning_rate=args.learning_rate,
         max_steps=args.max_steps,
     )
-    acquisition, selection, question = ARMS[arm]
     loop = LoopSettings(
-        acquisition=acquisition,
-        selection=selection,
         initial_size=args.initial,
         batch_size=args.batch,
         n_iterations=args.iterations,
-        question=question,
+        **ARMS[arm],
     )
     votes = ask_volunteers(
         data.pool_probabilities, N_VOLUNTEERS, np.random.default_rng([SIMULATION_SEED, seed])
@@ -218,7 +231,8 @@ def run_arms(args: argparse.Namespace, data: Data) -> Curves:
     Each seed draws one set of volunteer votes for the whole pool, so every arm of a seed meets
     the same volunteers.
     """
-    jobs = [(arm, seed, data, args) for seed in range(args.seeds) for arm in args.arms]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(arm, seed, data, args) for seed in seeds for arm in args.arms]
     with ProcessPoolExecutor(
         args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_log_to_stderr
     ) as pool:
@@ -329,6 +343,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=128, help="galaxies acquired per iteration")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1"
+    )
     parser.add_argument("--members", type=int, default=3, help="heads in the ensemble (M)")
     parser.add_argument("--passes", type=int, default=5, help="MC-dropout passes per head (T)")
     parser.add_argument("--hidden", type=int, default=128, help="hidden units (0: linear head)")

@@ -3,11 +3,11 @@
 Each iteration trains an ensemble of M :class:`~prioritiser.feature_heads.FeatureHead` heads on
 the labelled galaxies' features (full batch AdamW, early stopping on a held-out share of the
 labelled set), measures the whole-tree and per-question test loss, scores the unlabelled pool
-from ``M x T`` MC-dropout posterior samples with a registered acquisition function (or one
-question's mutual information), picks a batch (top-k or power sampling), and asks an oracle
-(volunteers, real or simulated) for the batch's vote counts. Training heads on cached features
-instead of finetuning the encoder makes one iteration take seconds, so acquisition functions can
-be compared over many seeds.
+from ``M x T`` MC-dropout posterior samples with a registered acquisition function (or the
+questions' mutual information under fixed weights), picks a batch (top-k or power sampling, with
+an optional random control share), and asks an oracle (volunteers, real or simulated) for the
+batch's vote counts. Training heads on cached features instead of finetuning the encoder makes
+one iteration take seconds, so acquisition functions can be compared over many seeds.
 
 References:
     Walmsley et al. 2020, MNRAS 491, 1554, "Galaxy Zoo: probabilistic morphology through Bayesian
@@ -19,13 +19,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from prioritiser.acquisition import DEFAULT_TOTAL_VOTES, get_acquisition, mutual_information
+from prioritiser.acquisition import (
+    DEFAULT_TOTAL_VOTES,
+    combined_score,
+    get_acquisition,
+    mutual_information,
+)
 from prioritiser.errors import ConfigError, SelectionError
 from prioritiser.feature_heads import (
     FeatureHead,
@@ -34,7 +39,7 @@ from prioritiser.feature_heads import (
     question_losses,
     train_heads,
 )
-from prioritiser.selection import SELECTION_METHODS, select_power, select_top_k
+from prioritiser.selection import SELECTION_METHODS, select_batch
 from zoobot.schemas import Schema
 
 __all__ = [
@@ -63,9 +68,14 @@ class LoopSettings:
         batch_size: galaxies acquired per iteration.
         n_iterations: acquisitions.
         total_votes: volunteers per galaxy that the acquisition function assumes.
-        question: score by the mutual information of this one question only (as Walmsley et al.
-            2020 did for smooth-or-featured and bar); only with ``acquisition="bald"``. ``None``
-            scores the whole tree.
+        weights: score by the per-question mutual information combined with these fixed
+            weights (question name -> weight, unnamed questions weigh 0) instead of the registered
+            function's P(asked) weighting; only with ``acquisition="bald"``. ``{"bar": 1.0}``
+            scores one question alone (as Walmsley et al. 2020 did for smooth-or-featured and
+            bar); weight 1 for every question sums the mutual information, whose N_q already
+            counts P(asked) once. ``None`` uses the registered function.
+        random_fraction: share of each batch drawn uniformly at random from the galaxies the
+            scored picks left (the daemon's random control sample), in [0, 1].
     """
 
     acquisition: str = "bald"
@@ -75,18 +85,23 @@ class LoopSettings:
     batch_size: int = 64
     n_iterations: int = 12
     total_votes: int = DEFAULT_TOTAL_VOTES
-    question: str | None = None
+    weights: Mapping[str, float] | None = None
+    random_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         get_acquisition(self.acquisition)
-        if self.question is not None and self.acquisition != "bald":
+        if self.weights is not None and self.acquisition != "bald":
             raise ConfigError(
-                f"LoopSettings question={self.question!r} scores one question's mutual "
-                f"information: it needs acquisition='bald', got {self.acquisition!r}"
+                f"LoopSettings weights={dict(self.weights)!r} weight the questions' mutual "
+                f"information: they need acquisition='bald', got {self.acquisition!r}"
             )
         if self.selection not in SELECTION_METHODS:
             raise ConfigError(
                 f"unknown selection {self.selection!r}; choose one of {list(SELECTION_METHODS)}"
+            )
+        if not 0.0 <= self.random_fraction <= 1.0:
+            raise ConfigError(
+                f"LoopSettings random_fraction must be in [0, 1], got {self.random_fraction}"
             )
         if min(self.initial_size, self.batch_size) < 2 or self.n_iterations < 0:
             raise ConfigError(
@@ -136,22 +151,23 @@ def acquire(
 
     Raises:
         SelectionError: if power sampling meets negative scores.
-        ConfigError: if ``loop.question`` is not a question of the schema.
+        ConfigError: if ``loop.weights`` names a question the schema lacks.
     """
     samples = posterior_samples(heads, features, n_passes, int(rng.integers(2**31)))
     torch_threads = torch.get_num_threads()
-    if loop.question is None:
+    if loop.weights is None:
         scores = get_acquisition(loop.acquisition)(
             samples, schema, rng=rng, total_votes=loop.total_votes
         )
-    elif loop.question in schema.question_names:
-        information = mutual_information(samples, schema, loop.total_votes)
-        scores = information[:, schema.question_names.index(loop.question)]
     else:
-        raise ConfigError(
-            f"LoopSettings question {loop.question!r} is not in schema {schema.name!r}: "
-            f"{schema.question_names}"
-        )
+        unknown = sorted(set(loop.weights) - set(schema.question_names))
+        if unknown:
+            raise ConfigError(
+                f"LoopSettings weights name questions {unknown} that are not in schema "
+                f"{schema.name!r}: {schema.question_names}"
+            )
+        information = mutual_information(samples, schema, loop.total_votes)
+        scores = combined_score(information, schema, weights=loop.weights)
     # numba's OpenMP threading layer resets the OpenMP thread count that torch also uses
     torch.set_num_threads(torch_threads)
     if loop.selection == "power":
@@ -160,8 +176,11 @@ def acquire(
                 f"power selection needs non-negative scores; {loop.acquisition!r} gave "
                 f"{scores.min():.3g}; use selection='top_k'"
             )
-        return select_power(np.clip(scores, 0.0, None), loop.batch_size, rng, beta=loop.beta)
-    return select_top_k(scores, loop.batch_size)
+        scores = np.clip(scores, 0.0, None)
+    batch = select_batch(
+        scores, loop.batch_size, rng, loop.selection, loop.random_fraction, beta=loop.beta
+    )
+    return batch["index"].to_numpy()
 
 
 def run_active_loop(

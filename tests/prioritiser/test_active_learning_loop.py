@@ -58,7 +58,7 @@ def test_acquire_top_k_bald_takes_the_highest_bald_scores(galaxies):
 def test_acquire_one_question_takes_the_highest_mutual_information_of_that_question(galaxies):
     features, counts = galaxies
     heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
-    loop = LoopSettings(acquisition="bald", batch_size=5, question="bar")
+    loop = LoopSettings(acquisition="bald", batch_size=5, weights={"bar": 1.0})
     picked = acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(2))
     samples = posterior_samples(
         heads, features[40:], 3, int(np.random.default_rng(2).integers(2**31))
@@ -69,10 +69,40 @@ def test_acquire_one_question_takes_the_highest_mutual_information_of_that_quest
     assert set(picked.tolist()) != set(whole_tree.tolist())
 
 
+def test_acquire_uniform_weights_take_the_highest_summed_mutual_information(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
+    uniform = {name: 1.0 for name in SCHEMA.question_names}
+    loop = LoopSettings(acquisition="bald", batch_size=5, weights=uniform)
+    picked = acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(2))
+    samples = posterior_samples(
+        heads, features[40:], 3, int(np.random.default_rng(2).integers(2**31))
+    )
+    summed = mutual_information(samples, SCHEMA).sum(axis=1)
+    np.testing.assert_array_equal(picked, select_top_k(summed, 5))
+    asked_weighted = select_top_k(get_acquisition("bald")(samples, SCHEMA), 5)
+    assert set(picked.tolist()) != set(asked_weighted.tolist())
+
+
+def test_acquire_random_fraction_keeps_the_top_scores_and_adds_other_galaxies(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
+    loop = LoopSettings(acquisition="bald", batch_size=10, random_fraction=0.4)
+    picked = acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(2))
+    samples = posterior_samples(
+        heads, features[40:], 3, int(np.random.default_rng(2).integers(2**31))
+    )
+    top = select_top_k(get_acquisition("bald")(samples, SCHEMA), 10)
+    assert len(picked) == 10 == len(set(picked.tolist()))
+    np.testing.assert_array_equal(picked[:6], top[:6])
+    assert not set(picked[6:].tolist()) & set(top[:6].tolist())
+    assert set(picked[6:].tolist()) != set(top[6:].tolist())  # drawn, not the next-best
+
+
 def test_acquire_refuses_a_question_outside_the_schema(galaxies):
     features, counts = galaxies
     heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
-    loop = LoopSettings(acquisition="bald", batch_size=5, question="rings")
+    loop = LoopSettings(acquisition="bald", batch_size=5, weights={"rings": 1.0})
     with pytest.raises(ConfigError, match="not in schema"):
         acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(2))
 
@@ -140,7 +170,8 @@ def test_labels_to_reach_interpolates_between_points():
     [
         lambda: LoopSettings(selection="best"),
         lambda: LoopSettings(batch_size=1),
-        lambda: LoopSettings(acquisition="entropy", question="bar"),
+        lambda: LoopSettings(acquisition="entropy", weights={"bar": 1.0}),
+        lambda: LoopSettings(random_fraction=1.5),
     ],
 )
 def test_bad_settings_raise_config_error(make):
