@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -17,7 +15,7 @@ from prioritiser.feature_heads import (
     train_heads,
     tree_nll_sum,
 )
-from zoobot.datasets.simulated import answer_probabilities, ask_volunteers, draw_truths
+from tests.prioritiser.feature_fixtures import one_torch_thread, simulated_features  # noqa: F401
 from zoobot.losses import tree_nll
 from zoobot.schemas import decals_dr5_schema
 
@@ -36,23 +34,9 @@ MLP = HeadSettings(
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: extra intra-op threads only add overhead on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def galaxies() -> tuple[np.ndarray, np.ndarray]:
-    """Features that carry the true answer probabilities (noisy projection) and 40-vote counts."""
-    rng = np.random.default_rng(1)
-    probabilities = answer_probabilities(draw_truths(120, 4), SCHEMA)
-    features = probabilities @ rng.normal(size=(N_ANSWERS, 8)) + 0.1 * rng.normal(size=(120, 8))
-    features = (features - features.mean(axis=0)) / features.std(axis=0)
-    return features, ask_volunteers(probabilities, 40, rng)
+    return simulated_features(120, 4, 1)
 
 
 def _question_matrix() -> torch.Tensor:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from prioritiser.acquisition import get_acquisition, mutual_information
 from prioritiser.active_loop import LoopSettings, acquire, labels_to_reach, run_active_loop
 from prioritiser.errors import ConfigError
 from prioritiser.feature_heads import HeadSettings, posterior_samples, train_heads
 from prioritiser.selection import select_top_k
-from zoobot.datasets.simulated import answer_probabilities, ask_volunteers, draw_truths
+from tests.prioritiser.feature_fixtures import one_torch_thread, simulated_features  # noqa: F401
 from zoobot.schemas import decals_dr5_schema
 
 SCHEMA = decals_dr5_schema
@@ -22,25 +20,9 @@ N_ANSWERS = len(SCHEMA.label_cols)
 FAST = HeadSettings(n_members=2, n_passes=3, max_steps=60, eval_every=10, patience=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: extra intra-op threads only add overhead on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def galaxies() -> tuple[np.ndarray, np.ndarray]:
-    """Features that carry the true answer probabilities (noisy projection) and 40-vote counts."""
-    rng = np.random.default_rng(0)
-    probabilities = answer_probabilities(draw_truths(160, 3), SCHEMA)  # [160, 34]
-    projection = rng.normal(size=(N_ANSWERS, 8))
-    features = probabilities @ projection + 0.1 * rng.normal(size=(160, 8))
-    features = (features - features.mean(axis=0)) / features.std(axis=0)
-    counts = ask_volunteers(probabilities, 40, rng)
-    return features, counts
+    return simulated_features(160, 3, 0)
 
 
 def test_acquire_top_k_bald_takes_the_highest_bald_scores(galaxies):
