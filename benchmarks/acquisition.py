@@ -1,5 +1,8 @@
 """Benchmark BALD scoring: galaxies/s on the full GZ DECaLS DR5 tree, against two baselines.
 
+EPIG (``prioritiser.acquisition.epig``) gets a row of its own: a different quantity, timed on the
+same samples.
+
 Scores synthetic posterior samples (Dirichlet concentrations 1 + 100 sigmoid(z), as Zoobot's head
 makes them) with ``prioritiser.acquisition.mutual_information`` (one parallel numba kernel over
 galaxies, samples in SIMD lanes, logs and exps from ``prioritiser._vector_math``), with an earlier
@@ -37,9 +40,11 @@ from scipy.stats import betabinom, dirichlet_multinomial
 
 from prioritiser.acquisition import (
     DEFAULT_MAX_EXACT_OUTCOMES,
+    epig,
     mutual_information,
     question_mutual_information,
 )
+from prioritiser.predictive_information import DEFAULT_TARGETS
 from zoobot.schemas import decals_dr5_schema
 
 _BLOCK_ELEMENTS = 1 << 16
@@ -368,6 +373,17 @@ def throughput_table(args, rng):
                 args.galaxies / cpu,
             )
         )
+    seconds, cpu = best_time(
+        lambda: epig(samples, schema, rng=np.random.default_rng(0)), args.repeats
+    )
+    rows.append(
+        (
+            f"EPIG, one vote per question, {DEFAULT_TARGETS} targets (numpy float32 + BLAS)",
+            args.galaxies,
+            args.galaxies / seconds,
+            args.galaxies / cpu,
+        )
+    )
     fast = mutual_information(subset, schema, args.total_votes)
     reference = numpy_reference(subset, schema, args.total_votes)
     print(

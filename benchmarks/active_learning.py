@@ -28,7 +28,16 @@ two weightings of the per-question mutual information: the registered function's
 (``bald``, ``power_bald``), and weight 1 per question (``*_uniform``): each question's mutual
 information already assumes N_q = 40 x P(asked) votes, so the default counts P(asked) twice and
 favours galaxies deep in the tree. ``bald_uniform_control`` draws a quarter of each batch at
-random, as the daemon's control sample does.
+random, as the daemon's control sample does. ``*_diverse`` arms spread each batch over feature
+space (score-weighted k-means on the 10 x batch best-scored galaxies, Zhdanov 2019) instead of
+taking the top k. ``epig`` scores the expected information a vote per question gives about votes
+on 512 random pool galaxies (prediction-oriented, Bickford Smith et al. 2023); it costs about
+10 s per iteration on a pool of 10,000.
+
+W20's own protocol (start 256, +128 x 25 iterations, evaluation set 2,500)::
+
+    python benchmarks/active_learning.py --n 12500 --n-eval 2500 --initial 256 --iterations 25 \
+        --arms random entropy bald bald_uniform
 
 Test loss: mean over the M heads (dropout off) of the mean over evaluation galaxies of the tree
 Dirichlet-multinomial NLL summed over questions, in nats per galaxy; the same is reported for
@@ -87,6 +96,9 @@ ARMS: dict[str, dict[str, Any]] = {
     "bald_uniform": {"acquisition": "bald", "weights": UNIFORM},
     "power_bald_uniform": {"acquisition": "bald", "selection": "power", "weights": UNIFORM},
     "bald_uniform_control": {"acquisition": "bald", "weights": UNIFORM, "random_fraction": 0.25},
+    "bald_uniform_diverse": {"acquisition": "bald", "weights": UNIFORM, "selection": "diverse"},
+    "epig": {"acquisition": "epig"},
+    "epig_diverse": {"acquisition": "epig", "selection": "diverse"},
     "power_bald_smooth": {
         "acquisition": "bald",
         "selection": "power",
@@ -312,10 +324,13 @@ def plot(labels: np.ndarray, curves: Curves, path: Path, title: str) -> None:
     figure, panels = plt.subplots(1, len(panels_data), figsize=(5 * len(panels_data), 4.2), dpi=90)
     shown = labels >= labels[min(2, len(labels) - 1)]
     for axes, (name, by_arm) in zip(panels, panels_data, strict=True):
-        for arm, arm_curves in by_arm.items():
+        colours = plt.get_cmap("tab20" if len(by_arm) > 10 else "tab10").colors
+        for (arm, arm_curves), colour in zip(by_arm.items(), colours, strict=False):
             losses = np.array(arm_curves)[:, shown]
             mean, std = losses.mean(axis=0), losses.std(axis=0)
-            (line,) = axes.plot(labels[shown], mean, marker="o", markersize=3, label=arm)
+            (line,) = axes.plot(
+                labels[shown], mean, marker="o", markersize=3, label=arm, color=colour
+            )
             axes.fill_between(
                 labels[shown], mean - std, mean + std, color=line.get_color(), alpha=0.2
             )

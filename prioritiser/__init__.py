@@ -1,8 +1,9 @@
 """Prioritiser: spend volunteer clicks where they teach the model most.
 
-Importing ``prioritiser`` loads only the array-level API (acquisition and selection: numpy,
-with numba kernels). The service lives in submodules that load torch on import:
-``prioritiser.scoring``, ``prioritiser.ensemble``, ``prioritiser.daemon``, ``prioritiser.demo``.
+Importing ``prioritiser`` loads only the array-level API (acquisition and selection: numpy, with
+numba kernels; BALD, EPIG and the baselines; top-k, power and diverse batches). The service lives
+in submodules that load torch on import: ``prioritiser.scoring``, ``prioritiser.ensemble``,
+``prioritiser.daemon``, ``prioritiser.demo``.
 """
 
 from prioritiser.acquisition import (
@@ -10,6 +11,7 @@ from prioritiser.acquisition import (
     bald,
     combined_score,
     entropy,
+    epig,
     get_acquisition,
     list_acquisitions,
     mutual_information,
@@ -19,6 +21,7 @@ from prioritiser.acquisition import (
     random_score,
     variation_ratio,
 )
+from prioritiser.diversity import select_diverse
 from prioritiser.errors import (
     AcquisitionInputError,
     ConfigError,
@@ -48,6 +51,7 @@ __all__ = [
     "bald",
     "combined_score",
     "entropy",
+    "epig",
     "get_acquisition",
     "list_acquisitions",
     "mutual_information",
@@ -56,6 +60,7 @@ __all__ = [
     "question_variation_ratio",
     "random_score",
     "select_batch",
+    "select_diverse",
     "select_power",
     "select_top_k",
     "variation_ratio",

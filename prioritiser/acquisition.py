@@ -19,6 +19,7 @@ from scipy.special import xlogy
 
 from prioritiser._dirichlet_multinomial import mean_fractions, tree_information
 from prioritiser.errors import AcquisitionInputError, UnknownAcquisitionError
+from prioritiser.predictive_information import DEFAULT_TARGETS, expected_predictive_information
 
 if TYPE_CHECKING:
     from zoobot import Schema
@@ -30,6 +31,7 @@ __all__ = [
     "bald",
     "combined_score",
     "entropy",
+    "epig",
     "get_acquisition",
     "list_acquisitions",
     "mutual_information",
@@ -384,6 +386,48 @@ def entropy(
     return combined_score(predictive_entropy(samples, schema), schema, asked_probability=asked)
 
 
+def epig(
+    samples: np.ndarray,
+    schema: Schema,
+    *,
+    rng: np.random.Generator | None = None,
+    total_votes: int = DEFAULT_TOTAL_VOTES,
+) -> np.ndarray:
+    """EPIG acquisition: what a vote per question tells about votes on other galaxies.
+
+    The expected information a vote per question on each galaxy gives about votes on a random
+    target sample of the same galaxies (prediction-oriented, where BALD is parameter-oriented).
+    See :func:`prioritiser.predictive_information.expected_predictive_information`. The targets
+    are ``min(n_galaxies, DEFAULT_TARGETS)`` galaxies drawn without replacement with ``rng``.
+
+    Args:
+        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
+        schema: the decision tree.
+        rng: draws the target galaxies; required.
+        total_votes: unused (one vote per question is scored).
+
+    Returns:
+        [n_galaxies] scores in nats, >= 0.
+
+    Raises:
+        AcquisitionInputError: for bad samples or a missing ``rng``.
+    """
+    if rng is None:
+        raise AcquisitionInputError(
+            "the 'epig' acquisition draws its target galaxies with rng; pass "
+            "rng=np.random.default_rng(seed)"
+        )
+    samples, fractions = _checked_fractions(samples, schema)
+    per_sample = np.empty_like(samples)
+    for answers in schema.question_slices:
+        block = samples[:, :, answers]
+        per_sample[:, :, answers] = block / block.sum(axis=2, keepdims=True)
+    n_galaxies = samples.shape[0]
+    targets = np.sort(rng.choice(n_galaxies, min(n_galaxies, DEFAULT_TARGETS), replace=False))
+    asked = schema.question_asked_probability(fractions)
+    return expected_predictive_information(per_sample, asked, list(schema.question_slices), targets)
+
+
 def variation_ratio(
     samples: np.ndarray,
     schema: Schema,
@@ -449,10 +493,11 @@ def get_acquisition(name: str) -> AcquisitionFunction:
 
     Every entry is called as ``fn(samples, schema, *, rng, total_votes=40)`` and returns finite
     [n_galaxies] scores, higher meaning "show this galaxy sooner". Each name is the name of the
-    function it returns (:func:`bald`, :func:`entropy`, :func:`variation_ratio`, :func:`random`).
+    function it returns (:func:`bald`, :func:`entropy`, :func:`epig`, :func:`variation_ratio`,
+    :func:`random`).
 
     Args:
-        name: ``bald``, ``entropy``, ``variation_ratio`` or ``random``.
+        name: ``bald``, ``entropy``, ``epig``, ``variation_ratio`` or ``random``.
 
     Returns:
         The function.
@@ -469,7 +514,7 @@ def get_acquisition(name: str) -> AcquisitionFunction:
 
 
 _REGISTRY: dict[str, AcquisitionFunction] = {
-    function.__name__: function for function in (bald, entropy, variation_ratio, random)
+    function.__name__: function for function in (bald, entropy, epig, variation_ratio, random)
 }
 
 

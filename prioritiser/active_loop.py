@@ -31,6 +31,7 @@ from prioritiser.acquisition import (
     get_acquisition,
     mutual_information,
 )
+from prioritiser.diversity import select_diverse
 from prioritiser.errors import ConfigError, SelectionError
 from prioritiser.feature_heads import (
     FeatureHead,
@@ -52,6 +53,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+SHARED_MASK_ACQUISITIONS = ("epig",)
+"""Acquisitions that compare galaxies under one posterior draw: their passes share dropout masks."""
+
+LOOP_SELECTIONS = (*SELECTION_METHODS, "diverse")
+"""Batch selections of the loop: the daemon's, and diverse (clusters of the pool's features)."""
+
 Oracle = Callable[[np.ndarray], np.ndarray]
 """Pool indices [k] -> vote counts [k, n_answers]: the volunteers who label an acquired batch."""
 
@@ -62,7 +69,8 @@ class LoopSettings:
 
     Attributes:
         acquisition: a registered acquisition name (``bald``, ``entropy``, ``random``, ...).
-        selection: ``top_k`` or ``power`` (stochastic power sampling of the scores).
+        selection: ``top_k``, ``power`` (stochastic power sampling of the scores) or
+            ``diverse`` (:func:`~prioritiser.diversity.select_diverse` on the pool's features).
         beta: the power for ``selection="power"``.
         initial_size: galaxies labelled before the first iteration (drawn at random).
         batch_size: galaxies acquired per iteration.
@@ -95,10 +103,12 @@ class LoopSettings:
                 f"LoopSettings weights={dict(self.weights)!r} weight the questions' mutual "
                 f"information: they need acquisition='bald', got {self.acquisition!r}"
             )
-        if self.selection not in SELECTION_METHODS:
+        if self.selection not in LOOP_SELECTIONS:
             raise ConfigError(
-                f"unknown selection {self.selection!r}; choose one of {list(SELECTION_METHODS)}"
+                f"unknown selection {self.selection!r}; choose one of {list(LOOP_SELECTIONS)}"
             )
+        if self.selection == "diverse" and self.random_fraction:
+            raise ConfigError("LoopSettings selection='diverse' takes no random_fraction")
         if not 0.0 <= self.random_fraction <= 1.0:
             raise ConfigError(
                 f"LoopSettings random_fraction must be in [0, 1], got {self.random_fraction}"
@@ -144,16 +154,23 @@ def acquire(
         schema: the decision tree.
         loop: acquisition function and selection method.
         n_passes: MC-dropout passes per head.
-        rng: draws the dropout seed, random scores and power sampling.
+        rng: draws the dropout seed, random scores and EPIG targets, power sampling and the
+            diverse selection's clustering.
 
     Returns:
         [min(batch_size, n_unlabelled)] distinct indices into ``features``.
 
     Raises:
-        SelectionError: if power sampling meets negative scores.
+        SelectionError: if power sampling or diverse selection meets negative scores.
         ConfigError: if ``loop.weights`` names a question the schema lacks.
     """
-    samples = posterior_samples(heads, features, n_passes, int(rng.integers(2**31)))
+    samples = posterior_samples(
+        heads,
+        features,
+        n_passes,
+        int(rng.integers(2**31)),
+        shared_masks=loop.acquisition in SHARED_MASK_ACQUISITIONS,
+    )
     torch_threads = torch.get_num_threads()
     if loop.weights is None:
         scores = get_acquisition(loop.acquisition)(
@@ -170,13 +187,15 @@ def acquire(
         scores = combined_score(information, schema, weights=loop.weights)
     # numba's OpenMP threading layer resets the OpenMP thread count that torch also uses
     torch.set_num_threads(torch_threads)
-    if loop.selection == "power":
+    if loop.selection in ("power", "diverse"):
         if (scores < -1e-9).any():
             raise SelectionError(
-                f"power selection needs non-negative scores; {loop.acquisition!r} gave "
-                f"{scores.min():.3g}; use selection='top_k'"
+                f"{loop.selection} selection needs non-negative scores; {loop.acquisition!r} "
+                f"gave {scores.min():.3g}; use selection='top_k'"
             )
         scores = np.clip(scores, 0.0, None)
+    if loop.selection == "diverse":
+        return select_diverse(scores, features, loop.batch_size, rng)
     batch = select_batch(
         scores, loop.batch_size, rng, loop.selection, loop.random_fraction, beta=loop.beta
     )

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from prioritiser.config import PRECISIONS
+from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS
 from prioritiser.errors import PrioritiserError
 
 __all__ = ["main"]
@@ -32,6 +32,7 @@ def _score(args: argparse.Namespace) -> int:
         n_samples=args.samples,
         total_votes=args.total_votes,
         acquisition=args.acquisition,
+        question_weighting=args.question_weighting,
         batch_size=args.batch_size,
         resize_size=args.size,
         precision=args.precision,
@@ -62,6 +63,12 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--total-votes", type=int, default=40, help="volunteers per shown galaxy")
     parser.add_argument(
         "--acquisition", default="bald", help="bald, entropy, variation_ratio or random"
+    )
+    parser.add_argument(
+        "--question-weighting",
+        choices=QUESTION_WEIGHTINGS,
+        default="asked",
+        help="bald: sum each question's MI times P(asked) (asked) or once (uniform)",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=None, help="image side (default: the models')")

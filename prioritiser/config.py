@@ -25,6 +25,12 @@ __all__ = ["DaemonConfig", "PrioritiserSettings", "describe_settings", "load_con
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 """Scoring precisions ``zoobot.predict.iter_posterior`` accepts."""
 
+SCORING_ACQUISITIONS = ("bald", "entropy", "variation_ratio", "random")
+"""Acquisitions that rank a streamed catalogue (``epig`` runs only in the active-learning loop)."""
+
+QUESTION_WEIGHTINGS = ("asked", "uniform")
+"""How ``bald`` sums the questions' mutual information: each times P(asked), or each once."""
+
 
 def _setting(default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"help": help_text})
@@ -51,6 +57,12 @@ class PrioritiserSettings:
     batch_size: int = _setting(32, "Images per batch.")
     total_votes: int = _setting(40, "Volunteers a shown galaxy would get (N in the MI).")
     acquisition: str = _setting("bald", "Ranking: bald, entropy, variation_ratio or random.")
+    question_weighting: str = _setting(
+        "asked",
+        "How bald sums the questions' mutual information: asked (each x P(asked), Walmsley's "
+        "weighting) or uniform (each once: N_q already counts P(asked); fewer labels in the "
+        "simulated benchmark).",
+    )
     precision: str = _setting(
         "32",
         "Encoder arithmetic when scoring: 32, or bf16-mixed on a GPU or a CPU with bf16 units "
@@ -133,9 +145,13 @@ def load_config(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = _convert(name, value, hints[name], "the command line")
-    if values.get("precision", "32") not in PRECISIONS:
-        raise ConfigError(
-            f"setting precision must be one of {PRECISIONS}, got {values['precision']!r}"
-        )
+    choices = {
+        "acquisition": SCORING_ACQUISITIONS,
+        "precision": PRECISIONS,
+        "question_weighting": QUESTION_WEIGHTINGS,
+    }
+    for name, allowed in choices.items():
+        if name in values and values[name] not in allowed:
+            raise ConfigError(f"setting {name} must be one of {allowed}, got {values[name]!r}")
     sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
     return DaemonConfig(sync=sync, prioritiser=PrioritiserSettings(**values))

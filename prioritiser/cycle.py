@@ -233,6 +233,7 @@ def _score_and_select(
         total_votes=settings.total_votes,
         acquisition=settings.acquisition,
         seed=settings.seed + cycle_id,
+        question_weighting=settings.question_weighting,
         batch_size=settings.batch_size,
         precision=settings.precision,
         progress=False,

@@ -112,6 +112,25 @@ class FeatureHead(nn.Module):
         logits = self.linear(self.dropout(self.body(features)))
         return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(logits)
 
+    def sample(self, features: torch.Tensor) -> torch.Tensor:
+        """One MC-dropout pass whose masks every galaxy shares: one draw of the head's function.
+
+        Each galaxy's output has the distribution of a ``train()``-mode :meth:`forward`; sharing
+        the masks also keeps the draw's correlation between galaxies, which EPIG needs. Masks
+        come from torch's global generator.
+        """
+        hidden = features
+        if isinstance(self.body, nn.Sequential):
+            input_dropout, linear, activation = self.body
+            hidden = activation(linear(hidden * _shared_mask(hidden.shape[1], input_dropout.p)))
+        hidden = hidden * _shared_mask(hidden.shape[1], self.dropout.p)
+        return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(self.linear(hidden))
+
+
+def _shared_mask(width: int, probability: float) -> torch.Tensor:
+    """[1, width] inverted-dropout mask: 0 with ``probability``, else 1 / (1 - probability)."""
+    return (torch.rand(1, width) >= probability).float() / (1.0 - probability)
+
 
 def _question_matrix(schema: Schema) -> torch.Tensor:
     """[n_answers, n_questions] indicator: answer a belongs to question q."""
@@ -246,15 +265,25 @@ def train_heads(
 
 
 def posterior_samples(
-    heads: list[FeatureHead], features: np.ndarray, n_passes: int, seed: int
+    heads: list[FeatureHead],
+    features: np.ndarray,
+    n_passes: int,
+    seed: int,
+    shared_masks: bool = False,
 ) -> np.ndarray:
-    """MC-dropout posterior samples of every head: ``n_passes`` dropout masks per head.
+    """MC-dropout posterior samples of every head: ``n_passes`` dropout passes per head.
+
+    By default each galaxy draws its own masks, as ``zoobot.predict`` does. With
+    ``shared_masks`` every galaxy of a pass shares them (:meth:`FeatureHead.sample`), so sample j
+    is one function drawn from the posterior for all galaxies, as EPIG needs; each galaxy's
+    samples have the same distribution either way.
 
     Args:
         heads: the ensemble.
         features: [n_galaxies, n_features].
         n_passes: dropout passes per head (T).
         seed: seeds the dropout masks.
+        shared_masks: one set of masks per pass for all galaxies.
 
     Returns:
         [n_galaxies, n_members x n_passes, n_answers] Dirichlet concentrations, member-major.
@@ -264,8 +293,8 @@ def posterior_samples(
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(seed)
         for head in heads:
-            head.train()
-            samples.extend(head(x) for _ in range(n_passes))
+            head.train(not shared_masks)
+            samples.extend(head.sample(x) if shared_masks else head(x) for _ in range(n_passes))
             head.eval()
     return torch.stack(samples, dim=1).double().numpy()
 

@@ -14,6 +14,8 @@ from prioritiser.acquisition import (
     get_acquisition,
     mutual_information,
 )
+from prioritiser.config import QUESTION_WEIGHTINGS, SCORING_ACQUISITIONS
+from prioritiser.errors import ConfigError
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.predict import iter_posterior, vote_fractions_from_samples
 
@@ -32,6 +34,7 @@ def score_catalog(
     total_votes: int = 40,
     acquisition: str = "bald",
     seed: int = 0,
+    question_weighting: str = "asked",
     **predict_kwargs: object,
 ) -> pd.DataFrame:
     """Rank every galaxy of a catalogue by how much new votes would teach the ensemble.
@@ -44,26 +47,51 @@ def score_catalog(
         models: the ensemble (one schema).
         n_samples: MC-dropout passes per model.
         total_votes: volunteers per galaxy if it were shown.
-        acquisition: ranking function (``bald``, ``entropy``, ``variation_ratio``, ``random``).
-        seed: seeds the ``random`` baseline.
+        acquisition: ranking function (``bald``, ``entropy``, ``variation_ratio``, ``random``;
+            not ``epig``, see Raises).
+        seed: seeds the ``random`` acquisition.
+        question_weighting: how ``bald`` sums the per-question mutual information: ``asked``
+            (each times P(asked)) or ``uniform`` (each once); other acquisitions ignore it.
         **predict_kwargs: see :func:`zoobot.predict.iter_posterior`.
 
     Returns:
         One row per galaxy, best first: ``rank``, ``id_str``, ``score``, ``mi_<question>`` (nats)
         and ``<answer>_fraction`` (predicted vote fractions).
+
+    Raises:
+        ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them)
+            or an unknown ``question_weighting``.
     """
+    if acquisition not in SCORING_ACQUISITIONS:
+        reason = (
+            ": EPIG needs each posterior sample to be one parameter draw shared by all galaxies "
+            "and one target set for the whole catalogue, but predictions stream in chunks with "
+            "dropout drawn per galaxy"
+            if acquisition == "epig"
+            else ""
+        )
+        raise ConfigError(
+            f"score_catalog cannot rank by {acquisition!r}{reason}; choose one of "
+            f"{SCORING_ACQUISITIONS}"
+        )
+    if question_weighting not in QUESTION_WEIGHTINGS:
+        raise ConfigError(
+            f"question_weighting must be one of {QUESTION_WEIGHTINGS}, got {question_weighting!r}"
+        )
     schema = models[0].schema
+    uniform = {name: 1.0 for name in schema.question_names}
     score_function = get_acquisition(acquisition)
     rng = np.random.default_rng(seed)
     ids = catalog["id_str"].astype(str).to_numpy()
 
     def score_chunk(indices: np.ndarray, samples: np.ndarray) -> pd.DataFrame:
         mi = mutual_information(samples, schema, total_votes)
-        score = (
-            combined_score(mi, schema, asked_probability=asked_probability(samples, schema))
-            if acquisition == "bald"
-            else score_function(samples, schema, rng=rng, total_votes=total_votes)
-        )
+        if acquisition != "bald":
+            score = score_function(samples, schema, rng=rng, total_votes=total_votes)
+        elif question_weighting == "uniform":
+            score = combined_score(mi, schema, weights=uniform)
+        else:
+            score = combined_score(mi, schema, asked_probability=asked_probability(samples, schema))
         frame = pd.DataFrame({"id_str": ids[indices], "score": score})
         frame[[f"mi_{q}" for q in schema.question_names]] = mi
         fractions = vote_fractions_from_samples(samples, schema.question_slices)
@@ -83,9 +111,10 @@ def score_catalog(
     )
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     logger.info(
-        "scored catalogue galaxies=%d models=%d acquisition=%s",
+        "scored catalogue galaxies=%d models=%d acquisition=%s question_weighting=%s",
         len(ranked),
         len(models),
         acquisition,
+        question_weighting,
     )
     return ranked.reset_index(drop=True)

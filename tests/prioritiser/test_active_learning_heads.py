@@ -95,6 +95,34 @@ def test_posterior_samples_shape_spread_and_seed(galaxies, settings):
     assert all(not head.training for head in heads)
 
 
+def test_a_pass_shares_its_dropout_masks_across_galaxies(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features, counts, SCHEMA, FAST, 0)
+    twins = features[[0, 0, 1, 1]]
+    samples = posterior_samples(heads, twins, n_passes=6, seed=2, shared_masks=True)
+    np.testing.assert_allclose(samples[0], samples[1], rtol=1e-6)  # float32 row blocking
+    np.testing.assert_allclose(samples[2], samples[3], rtol=1e-6)
+    assert samples.std(axis=1).max() > 0
+    independent = posterior_samples(heads, twins, n_passes=6, seed=2)
+    assert np.abs(independent[0] - independent[1]).max() > 1e-3
+    assert all(not head.training for head in heads)
+
+
+def test_a_shared_mask_pass_has_the_distribution_of_a_train_mode_pass(galaxies):
+    """Tolerance: mean concentrations over 3,000 passes agree within 5 standard errors."""
+    features, counts = galaxies
+    head = train_heads(features, counts, SCHEMA, FAST, 0)[0]
+    x = torch.as_tensor(features[:1], dtype=torch.float32).repeat(3000, 1)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        shared = torch.cat([head.sample(x[:1]) for _ in range(3000)]).numpy()
+        head.train()
+        independent = head(x).numpy()
+        head.eval()
+    error = np.sqrt(shared.var(axis=0) / 3000 + independent.var(axis=0) / 3000)
+    assert (np.abs(shared.mean(axis=0) - independent.mean(axis=0)) <= 5 * error + 1e-6).all()
+
+
 def test_question_losses_sum_to_the_whole_tree_loss(galaxies):
     features, counts = galaxies
     heads = train_heads(features, counts, SCHEMA, FAST, 0)

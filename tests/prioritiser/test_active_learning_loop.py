@@ -97,6 +97,19 @@ def test_acquire_power_returns_distinct_indices(galaxies):
     assert len(set(picked.tolist())) == 30 and picked.max() < len(features) - 40
 
 
+def test_acquire_diverse_picks_well_scored_galaxies_spread_over_features(galaxies):
+    features, counts = galaxies
+    heads = train_heads(features[:40], counts[:40], SCHEMA, FAST, 0)
+    loop = LoopSettings(acquisition="bald", selection="diverse", batch_size=8)
+    picked = acquire(heads, features[40:], SCHEMA, loop, 3, np.random.default_rng(2))
+    samples = posterior_samples(
+        heads, features[40:], 3, int(np.random.default_rng(2).integers(2**31))
+    )
+    scores = get_acquisition("bald")(samples, SCHEMA)
+    assert len(set(picked.tolist())) == 8
+    assert set(picked.tolist()) <= set(select_top_k(scores, 80).tolist())
+
+
 def test_loop_labels_each_galaxy_once_and_grows_by_batches(galaxies):
     features, counts = galaxies
     asked: list[np.ndarray] = []
@@ -151,6 +164,7 @@ def test_labels_to_reach_interpolates_between_points():
     "make",
     [
         lambda: LoopSettings(selection="best"),
+        lambda: LoopSettings(selection="diverse", random_fraction=0.25),
         lambda: LoopSettings(batch_size=1),
         lambda: LoopSettings(acquisition="entropy", weights={"bar": 1.0}),
         lambda: LoopSettings(random_fraction=1.5),

@@ -65,6 +65,31 @@ def test_score_ranks_the_whole_catalogue_with_per_question_information(
     np.testing.assert_allclose(fractions[:, :3].sum(axis=1), 1, rtol=1e-6)
 
 
+@pytest.mark.parametrize("weighting", ["asked", "uniform"])
+def test_bald_score_sums_the_questions_information_by_the_chosen_weighting(
+    vote_catalog, tiny_checkpoints, tmp_path, weighting
+):
+    out = tmp_path / "ranked.csv"
+    argv = ["score", "--catalog", str(vote_catalog), "--out", str(out), "--samples", "3"]
+    argv += ["--checkpoint", str(tiny_checkpoints[0]), "--question-weighting", weighting]
+    assert main(argv) == 0
+    ranked = pd.read_csv(out)
+    mi = ranked[[f"mi_{q}" for q in decals_dr5_schema.question_names]].to_numpy()
+    fractions = ranked[[f"{c}_fraction" for c in decals_dr5_schema.label_cols]].to_numpy()
+    asked = decals_dr5_schema.question_asked_probability(fractions)
+    expected = mi.sum(axis=1) if weighting == "uniform" else (mi * asked).sum(axis=1)
+    np.testing.assert_allclose(ranked["score"], expected, rtol=1e-5, atol=1e-9)
+
+
+def test_score_refuses_epig_with_the_reason(vote_catalog, tiny_checkpoints, tmp_path, capsys):
+    out = tmp_path / "ranked.csv"
+    argv = ["score", "--catalog", str(vote_catalog), "--out", str(out)]
+    argv += ["--checkpoint", str(tiny_checkpoints[0]), "--acquisition", "epig"]
+    assert main(argv) == 1
+    assert "cannot rank by 'epig': EPIG needs" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_score_top_k_parquet_and_bf16_in_a_subprocess(vote_catalog, tiny_checkpoints, tmp_path):
     out = tmp_path / "top.parquet"
     command = [

@@ -44,3 +44,7 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
         load_config(None, env={"ZOO_N_MODELS": "three"})
     with pytest.raises(ConfigError, match="precision must be one of"):
         load_config(None, env={"ZOO_PRECISION": "fp8"})
+    with pytest.raises(ConfigError, match="question_weighting must be one of"):
+        load_config(None, env={"ZOO_QUESTION_WEIGHTING": "deepest"})
+    with pytest.raises(ConfigError, match="acquisition must be one of"):
+        load_config(None, env={"ZOO_ACQUISITION": "epig"})
