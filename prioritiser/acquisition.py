@@ -418,10 +418,7 @@ def epig(
             "rng=np.random.default_rng(seed)"
         )
     samples, fractions = _checked_fractions(samples, schema)
-    per_sample = np.empty_like(samples)
-    for answers in schema.question_slices:
-        block = samples[:, :, answers]
-        per_sample[:, :, answers] = block / block.sum(axis=2, keepdims=True)
+    per_sample = schema.vote_fractions(samples)
     n_galaxies = samples.shape[0]
     targets = np.sort(rng.choice(n_galaxies, min(n_galaxies, DEFAULT_TARGETS), replace=False))
     asked = schema.question_asked_probability(fractions)

@@ -13,15 +13,6 @@ from prioritiser.predictive_information import expected_predictive_information
 from zoobot.schemas import decals_dr5_schema, gz2_schema
 
 
-def _normalised(samples: np.ndarray, slices: list[slice]) -> np.ndarray:
-    fractions = np.empty_like(samples)
-    for answers in slices:
-        fractions[..., answers] = samples[..., answers] / samples[..., answers].sum(
-            -1, keepdims=True
-        )
-    return fractions
-
-
 def _brute_force(fractions, asked, slices, targets):
     """EPIG by explicit sums over every pair of outcomes, one galaxy and target at a time."""
     scores = np.zeros(len(fractions))
@@ -48,7 +39,7 @@ def test_epig_matches_explicit_sums_over_vote_pairs():
     schema = gz2_schema
     rng = np.random.default_rng(0)
     samples = rng.gamma(2.0, 3.0, size=(7, 6, len(schema.label_cols))) + 0.5
-    fractions = _normalised(samples, list(schema.question_slices))
+    fractions = schema.vote_fractions(samples)
     asked = rng.random((7, len(schema.questions)))
     targets = np.array([0, 2, 3, 6])
     got = expected_predictive_information(fractions, asked, list(schema.question_slices), targets)
@@ -74,7 +65,7 @@ def test_epig_is_finite_non_negative_and_follows_its_galaxies_when_reordered():
     schema = decals_dr5_schema
     rng = np.random.default_rng(4)
     samples = rng.gamma(1.5, 6.0, size=(30, 5, len(schema.label_cols))) + 1.0
-    fractions = _normalised(samples, list(schema.question_slices))
+    fractions = schema.vote_fractions(samples)
     asked = schema.question_asked_probability(fractions.mean(axis=1))
     targets = np.arange(0, 30, 3)
     scores = expected_predictive_information(
@@ -91,7 +82,7 @@ def test_epig_is_finite_non_negative_and_follows_its_galaxies_when_reordered():
 
 def test_epig_without_targets_is_zero_and_bad_targets_are_refused():
     schema = gz2_schema
-    fractions = _normalised(np.ones((4, 3, len(schema.label_cols))), list(schema.question_slices))
+    fractions = schema.vote_fractions(np.ones((4, 3, len(schema.label_cols))))
     asked = np.ones((4, len(schema.questions)))
     slices = list(schema.question_slices)
     assert not expected_predictive_information(fractions, asked, slices, np.array([])).any()

@@ -144,6 +144,16 @@ def test_vote_fractions_are_zero_for_unasked_questions():
     assert fractions[0, 0] == 1.0 and fractions[0, 1:].sum() == 0
 
 
+def test_vote_fractions_normalise_each_posterior_sample_like_each_galaxy():
+    concentrations = np.random.default_rng(0).gamma(2.0, 3.0, size=(5, 4, 34)) + 0.1
+    fractions = decals_dr5_schema.vote_fractions(concentrations)
+    for sample in range(4):
+        np.testing.assert_array_equal(
+            fractions[:, sample], decals_dr5_schema.vote_fractions(concentrations[:, sample])
+        )
+    np.testing.assert_allclose(fractions[..., :3].sum(axis=-1), 1.0)
+
+
 def test_schema_round_trips_through_a_plain_dict():
     rebuilt = Schema.from_dict(decals_dr5_schema.to_dict())
     assert rebuilt == decals_dr5_schema

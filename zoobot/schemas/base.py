@@ -224,17 +224,20 @@ class Schema:
     def vote_fractions(self, counts: np.ndarray) -> np.ndarray:
         """Vote counts -> fractions within each question (0 where a question got no votes).
 
+        Also normalises Dirichlet concentrations into each posterior sample's expected fractions.
+
         Args:
-            counts: [n_galaxies, n_answers] vote counts in ``label_cols`` order.
+            counts: [..., n_answers] vote counts (or concentrations) in ``label_cols`` order,
+                e.g. [n_galaxies, n_answers] or [n_galaxies, n_samples, n_answers].
 
         Returns:
-            [n_galaxies, n_answers] fractions.
+            Fractions of the same shape.
         """
         counts = np.asarray(counts, dtype=float)
         fractions = np.zeros_like(counts)
         for answers in self.question_slices:
-            totals = counts[:, answers].sum(axis=1, keepdims=True)
-            np.divide(counts[:, answers], totals, out=fractions[:, answers], where=totals > 0)
+            totals = counts[..., answers].sum(axis=-1, keepdims=True)
+            np.divide(counts[..., answers], totals, out=fractions[..., answers], where=totals > 0)
         return fractions
 
     def answer_reached_probability(self, fractions: np.ndarray) -> np.ndarray:
