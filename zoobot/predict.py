@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from zoobot.data import GalaxyDataset, evaluation_transform, validate_catalog
 from zoobot.finetune.base import FinetuneableZoobotAbstract
 from zoobot.finetune.tree import FinetuneableZoobotTree
+from zoobot.schemas.base import fractions_within_questions
 
 __all__ = [
     "iter_posterior",
@@ -151,11 +152,7 @@ def vote_fractions_from_samples(
     Returns:
         [galaxies, n_answers] fractions.
     """
-    fractions = np.empty_like(samples, dtype=np.float64)
-    for answers in question_slices:
-        block = samples[..., answers]
-        fractions[..., answers] = block / block.sum(axis=-1, keepdims=True)
-    return fractions.mean(axis=1)
+    return fractions_within_questions(samples, question_slices).mean(axis=1)
 
 
 def _output_columns(

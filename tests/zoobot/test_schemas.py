@@ -8,6 +8,7 @@ from zoobot.schemas import (
     Schema,
     decals_dr5_schema,
     decals_dr5_workflow,
+    fractions_within_questions,
     get_schema,
     gz2_schema,
     list_schemas,
@@ -152,6 +153,16 @@ def test_vote_fractions_normalise_each_posterior_sample_like_each_galaxy():
             fractions[:, sample], decals_dr5_schema.vote_fractions(concentrations[:, sample])
         )
     np.testing.assert_allclose(fractions[..., :3].sum(axis=-1), 1.0)
+
+
+def test_fractions_within_questions_take_any_slices_and_leading_axes():
+    counts = np.array([[[1.0, 3.0, 0.0, 0.0, 5.0]], [[2.0, 2.0, 1.0, 3.0, 0.0]]])
+    fractions = fractions_within_questions(counts, [slice(0, 2), slice(2, 5)])
+    np.testing.assert_allclose(
+        fractions, [[[0.25, 0.75, 0.0, 0.0, 1.0]], [[0.5, 0.5, 0.25, 0.75, 0.0]]]
+    )
+    empty = fractions_within_questions(np.zeros((2, 3)), [slice(0, 3)])
+    np.testing.assert_array_equal(empty, 0.0)
 
 
 def test_schema_round_trips_through_a_plain_dict():

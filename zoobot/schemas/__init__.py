@@ -1,6 +1,6 @@
 """Galaxy Zoo decision trees (torch-free)."""
 
-from zoobot.schemas.base import Answer, Question, Schema
+from zoobot.schemas.base import Answer, Question, Schema, fractions_within_questions
 from zoobot.schemas.builtin import (
     decals_dr5_schema,
     get_schema,
@@ -24,6 +24,7 @@ __all__ = [
     "Schema",
     "decals_dr5_schema",
     "decals_dr5_workflow",
+    "fractions_within_questions",
     "get_schema",
     "gz2_schema",
     "list_schemas",

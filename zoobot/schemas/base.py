@@ -13,7 +13,25 @@ import numpy as np
 
 from zoobot.errors import SchemaError
 
-__all__ = ["Answer", "Question", "Schema"]
+__all__ = ["Answer", "Question", "Schema", "fractions_within_questions"]
+
+
+def fractions_within_questions(counts: np.ndarray, question_slices: Sequence[slice]) -> np.ndarray:
+    """Normalise counts (or Dirichlet concentrations) within each question's answers.
+
+    Args:
+        counts: [..., n_answers] non-negative values, any leading axes.
+        question_slices: one slice of the last axis per question.
+
+    Returns:
+        Float64 fractions of the same shape; 0 across a question whose values sum to 0.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    fractions = np.zeros_like(counts)
+    for answers in question_slices:
+        totals = counts[..., answers].sum(axis=-1, keepdims=True)
+        np.divide(counts[..., answers], totals, out=fractions[..., answers], where=totals > 0)
+    return fractions
 
 
 @dataclass(frozen=True)
@@ -233,12 +251,7 @@ class Schema:
         Returns:
             Fractions of the same shape.
         """
-        counts = np.asarray(counts, dtype=float)
-        fractions = np.zeros_like(counts)
-        for answers in self.question_slices:
-            totals = counts[..., answers].sum(axis=-1, keepdims=True)
-            np.divide(counts[..., answers], totals, out=fractions[..., answers], where=totals > 0)
-        return fractions
+        return fractions_within_questions(counts, self.question_slices)
 
     def answer_reached_probability(self, fractions: np.ndarray) -> np.ndarray:
         """P(a volunteer reaches and picks each answer) from per-question vote fractions.
