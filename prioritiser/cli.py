@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS
+from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS, check_scoring
 from prioritiser.errors import PrioritiserError
 
 __all__ = ["main"]
@@ -24,6 +24,7 @@ def _score(args: argparse.Namespace) -> int:
     from prioritiser.ensemble import load_ensemble
     from prioritiser.scoring import score_catalog
 
+    check_scoring(args.acquisition, args.question_weighting)
     catalog = read_catalog(args.catalog)
     models = load_ensemble(args.checkpoint)
     ranked = score_catalog(

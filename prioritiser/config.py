@@ -20,7 +20,13 @@ from panoptes_sync.config import load_settings as load_sync_settings
 from panoptes_sync.errors import ConfigError as SyncConfigError
 from prioritiser.errors import ConfigError
 
-__all__ = ["DaemonConfig", "PrioritiserSettings", "describe_settings", "load_config"]
+__all__ = [
+    "DaemonConfig",
+    "PrioritiserSettings",
+    "check_scoring",
+    "describe_settings",
+    "load_config",
+]
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 """Scoring precisions ``zoobot.predict.iter_posterior`` accepts."""
@@ -30,6 +36,31 @@ SCORING_ACQUISITIONS = ("bald", "entropy", "variation_ratio", "random")
 
 QUESTION_WEIGHTINGS = ("asked", "uniform")
 """How ``bald`` sums the questions' mutual information: each times P(asked), or each once."""
+
+
+def check_scoring(acquisition: str, question_weighting: str) -> None:
+    """Refuse what cannot rank a streamed catalogue, before any model or image is loaded.
+
+    Raises:
+        ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them,
+            with the reason) or a ``question_weighting`` outside ``QUESTION_WEIGHTINGS``.
+    """
+    if acquisition not in SCORING_ACQUISITIONS:
+        reason = (
+            ": EPIG needs each posterior sample to be one parameter draw shared by all galaxies "
+            "and one target set for the whole catalogue, but predictions stream in chunks with "
+            "dropout drawn per galaxy"
+            if acquisition == "epig"
+            else ""
+        )
+        raise ConfigError(
+            f"cannot rank a catalogue by {acquisition!r}{reason}; choose one of "
+            f"{SCORING_ACQUISITIONS}"
+        )
+    if question_weighting not in QUESTION_WEIGHTINGS:
+        raise ConfigError(
+            f"question_weighting must be one of {QUESTION_WEIGHTINGS}, got {question_weighting!r}"
+        )
 
 
 def _setting(default: Any, help_text: str) -> Any:

@@ -14,8 +14,7 @@ from prioritiser.acquisition import (
     get_acquisition,
     mutual_information,
 )
-from prioritiser.config import QUESTION_WEIGHTINGS, SCORING_ACQUISITIONS
-from prioritiser.errors import ConfigError
+from prioritiser.config import check_scoring
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.predict import iter_posterior, vote_fractions_from_samples
 
@@ -62,22 +61,7 @@ def score_catalog(
         ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them)
             or an unknown ``question_weighting``.
     """
-    if acquisition not in SCORING_ACQUISITIONS:
-        reason = (
-            ": EPIG needs each posterior sample to be one parameter draw shared by all galaxies "
-            "and one target set for the whole catalogue, but predictions stream in chunks with "
-            "dropout drawn per galaxy"
-            if acquisition == "epig"
-            else ""
-        )
-        raise ConfigError(
-            f"score_catalog cannot rank by {acquisition!r}{reason}; choose one of "
-            f"{SCORING_ACQUISITIONS}"
-        )
-    if question_weighting not in QUESTION_WEIGHTINGS:
-        raise ConfigError(
-            f"question_weighting must be one of {QUESTION_WEIGHTINGS}, got {question_weighting!r}"
-        )
+    check_scoring(acquisition, question_weighting)
     schema = models[0].schema
     uniform = {name: 1.0 for name in schema.question_names}
     score_function = get_acquisition(acquisition)

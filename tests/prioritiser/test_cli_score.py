@@ -81,12 +81,12 @@ def test_bald_score_sums_the_questions_information_by_the_chosen_weighting(
     np.testing.assert_allclose(ranked["score"], expected, rtol=1e-5, atol=1e-9)
 
 
-def test_score_refuses_epig_with_the_reason(vote_catalog, tiny_checkpoints, tmp_path, capsys):
+def test_score_refuses_epig_with_the_reason_before_loading_anything(tmp_path, capsys):
     out = tmp_path / "ranked.csv"
-    argv = ["score", "--catalog", str(vote_catalog), "--out", str(out)]
-    argv += ["--checkpoint", str(tiny_checkpoints[0]), "--acquisition", "epig"]
+    argv = ["score", "--catalog", str(tmp_path / "absent.csv"), "--out", str(out)]
+    argv += ["--checkpoint", str(tmp_path / "absent.ckpt"), "--acquisition", "epig"]
     assert main(argv) == 1
-    assert "cannot rank by 'epig': EPIG needs" in capsys.readouterr().err
+    assert "cannot rank a catalogue by 'epig': EPIG needs" in capsys.readouterr().err
     assert not out.exists()
 
 
