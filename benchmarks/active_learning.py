@@ -32,7 +32,10 @@ random, as the daemon's control sample does. ``*_diverse`` arms spread each batc
 space (score-weighted k-means on the 10 x batch best-scored galaxies, Zhdanov 2019) instead of
 taking the top k. ``epig`` scores the expected information a vote per question gives about votes
 on 512 random pool galaxies (prediction-oriented, Bickford Smith et al. 2023); it costs about
-10 s per iteration on a pool of 10,000.
+10 s per iteration on a pool of 10,000. ``true_error`` is a reference no real acquisition can be:
+it knows each pool galaxy's true answer probabilities and labels the galaxies the ensemble gets
+most wrong (:func:`true_error_scorer`), which tells whether knowing the model's errors, rather
+than estimating its uncertainty, would save more labels.
 
 W20's own protocol (start 256, +128 x 25 iterations, evaluation set 2,500)::
 
@@ -68,10 +71,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.special
 import torch
 
-from prioritiser.active_loop import LoopSettings, labels_to_reach, run_active_loop
-from prioritiser.feature_heads import HeadSettings
+from prioritiser.active_loop import LoopSettings, PoolScorer, labels_to_reach, run_active_loop
+from prioritiser.feature_heads import FeatureHead, HeadSettings
 from zoobot.data import evaluation_transform, load_image
 from zoobot.datasets.simulated import (
     answer_probabilities,
@@ -80,7 +84,7 @@ from zoobot.datasets.simulated import (
     make_catalog,
 )
 from zoobot.models import create_encoder
-from zoobot.schemas import decals_dr5_schema
+from zoobot.schemas import Schema, decals_dr5_schema
 
 logger = logging.getLogger("benchmarks.active_learning")
 
@@ -105,7 +109,10 @@ ARMS: dict[str, dict[str, Any]] = {
         "weights": {"smooth-or-featured": 1.0},
     },
     "power_bald_bar": {"acquisition": "bald", "selection": "power", "weights": {"bar": 1.0}},
+    "true_error": {},
 }
+#: reference arms that score the pool with the simulation's truth (:func:`true_error_scorer`)
+TRUTH_ARMS = ("true_error",)
 #: questions whose test loss is reported alone (W20 reported these two)
 REPORTED_QUESTIONS = ("smooth-or-featured", "bar")
 N_VOLUNTEERS = 40
@@ -187,6 +194,33 @@ def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
 
 
+def true_error_scorer(
+    pool_features: np.ndarray, true_probabilities: np.ndarray, schema: Schema
+) -> PoolScorer:
+    """A reference no real acquisition can use: how wrong the ensemble is on each pool galaxy.
+
+    Scores sum over questions ``N_q x KL(true answer probabilities || ensemble-mean expected vote
+    fractions)`` with ``N_q = 40 x`` the true P(asked): the expected excess log-loss of the 40
+    volunteers' votes. Top-k on it labels the galaxies the model gets most wrong, which bounds
+    what knowing the model's errors (rather than estimating its uncertainty) is worth.
+    """
+    asked = schema.question_asked_probability(true_probabilities)
+    expected_votes = N_VOLUNTEERS * asked[:, schema.question_index]  # [n_pool, n_answers]
+
+    def score(heads: list[FeatureHead], indices: np.ndarray) -> np.ndarray:
+        features = torch.as_tensor(pool_features[indices], dtype=torch.float32)
+        with torch.no_grad():
+            predicted = np.mean(
+                [schema.vote_fractions(head.eval()(features).double().numpy()) for head in heads],
+                axis=0,
+            )
+        truth = true_probabilities[indices]
+        excess = expected_votes[indices] * scipy.special.rel_entr(truth, predicted)
+        return excess.sum(axis=1)
+
+    return score
+
+
 def _run_one(
     job: tuple[str, int, Data, argparse.Namespace],
 ) -> tuple[str, int, list[float], dict[str, list[float]]]:
@@ -211,6 +245,11 @@ def _run_one(
     votes = ask_volunteers(
         data.pool_probabilities, N_VOLUNTEERS, np.random.default_rng([SIMULATION_SEED, seed])
     )
+    scorer = (
+        true_error_scorer(data.pool_features, data.pool_probabilities, decals_dr5_schema)
+        if arm in TRUTH_ARMS
+        else None
+    )
     started = time.perf_counter()
     result = run_active_loop(
         data.pool_features,
@@ -221,6 +260,7 @@ def _run_one(
         loop,
         head_settings,
         seed,
+        pool_scorer=scorer,
     )
     logger.info(
         "arm done arm=%s seed=%d final_test_loss=%.4f duration_s=%.1f",

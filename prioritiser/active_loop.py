@@ -46,9 +46,11 @@ from zoobot.schemas import Schema
 __all__ = [
     "LoopResult",
     "LoopSettings",
+    "PoolScorer",
     "acquire",
     "labels_to_reach",
     "run_active_loop",
+    "select",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,10 @@ LOOP_SELECTIONS = (*SELECTION_METHODS, "diverse")
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 """Pool indices [k] -> vote counts [k, n_answers]: the volunteers who label an acquired batch."""
+
+PoolScorer = Callable[[list[FeatureHead], np.ndarray], np.ndarray]
+"""(ensemble, unlabelled pool indices [n]) -> scores [n]: scores the pool in place of the
+acquisition function, e.g. a simulation's reference that knows each galaxy's true answers."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,26 @@ def acquire(
         scores = combined_score(information, schema, weights=loop.weights)
     # numba's OpenMP threading layer resets the OpenMP thread count that torch also uses
     torch.set_num_threads(torch_threads)
+    return select(scores, features, loop, rng)
+
+
+def select(
+    scores: np.ndarray, features: np.ndarray, loop: LoopSettings, rng: np.random.Generator
+) -> np.ndarray:
+    """Pick ``loop.batch_size`` galaxies from their scores with the loop's selection method.
+
+    Args:
+        scores: [n_unlabelled] acquisition scores (higher: more wanted).
+        features: [n_unlabelled, n_features], clustered by ``selection="diverse"``.
+        loop: selection method, batch size and random control share.
+        rng: draws power sampling, the control share and the clustering.
+
+    Returns:
+        [min(batch_size, n_unlabelled)] distinct indices into ``scores``.
+
+    Raises:
+        SelectionError: if power sampling or diverse selection meets negative scores.
+    """
     if loop.selection in ("power", "diverse"):
         if (scores < -1e-9).any():
             raise SelectionError(
@@ -211,6 +237,7 @@ def run_active_loop(
     loop: LoopSettings,
     head_settings: HeadSettings,
     seed: int,
+    pool_scorer: PoolScorer | None = None,
 ) -> LoopResult:
     """Run the loop: label an initial random set, then train, measure, acquire and label, repeat.
 
@@ -227,6 +254,8 @@ def run_active_loop(
         loop: the protocol.
         head_settings: the ensemble settings.
         seed: seeds the initial set, the heads and the acquisition.
+        pool_scorer: scores the unlabelled pool instead of ``loop.acquisition``; the batch is
+            still picked by ``loop.selection``.
 
     Returns:
         The test loss after each training and the indices acquired.
@@ -253,16 +282,20 @@ def run_active_loop(
         unlabelled = np.setdiff1d(np.arange(n_pool), labelled)
         if iteration == loop.n_iterations or unlabelled.size == 0:
             break
-        picked = unlabelled[
-            acquire(ensemble, pool_features[unlabelled], schema, loop, head_settings.n_passes, rng)
-        ]
+        features = pool_features[unlabelled]
+        chosen = (
+            acquire(ensemble, features, schema, loop, head_settings.n_passes, rng)
+            if pool_scorer is None
+            else select(pool_scorer(ensemble, unlabelled), features, loop, rng)
+        )
+        picked = unlabelled[chosen]
         labelled = np.concatenate([labelled, picked])
         counts = np.concatenate([counts, np.asarray(oracle(picked))])
         result.acquired.append(picked)
         logger.info(
             "active learning iteration acquisition=%s selection=%s seed=%d iteration=%d "
             "n_labelled=%d test_loss=%.4f duration_s=%.2f",
-            loop.acquisition,
+            loop.acquisition if pool_scorer is None else "pool_scorer",
             loop.selection,
             seed,
             iteration,

@@ -151,6 +151,33 @@ def test_loops_differing_only_in_acquisition_share_their_start(galaxies):
     assert set(results[0].acquired[1].tolist()) != set(results[1].acquired[1].tolist())
 
 
+def test_pool_scorer_replaces_the_acquisition_and_sees_the_unlabelled_pool(galaxies):
+    features, counts = galaxies
+    seen: list[np.ndarray] = []
+
+    def prefer_high_indices(heads, indices: np.ndarray) -> np.ndarray:
+        assert len(heads) == FAST.n_members
+        seen.append(np.array(indices))
+        return indices.astype(float)
+
+    loop = LoopSettings(acquisition="bald", initial_size=10, batch_size=8, n_iterations=2)
+    result = run_active_loop(
+        features[:120],
+        lambda indices: counts[indices],
+        features[120:],
+        counts[120:],
+        SCHEMA,
+        loop,
+        FAST,
+        0,
+        pool_scorer=prefer_high_indices,
+    )
+    unlabelled = np.setdiff1d(np.arange(120), result.acquired[0])
+    np.testing.assert_array_equal(seen[0], unlabelled)
+    assert set(result.acquired[1].tolist()) == set(unlabelled[-8:].tolist())
+    assert not set(seen[1].tolist()) & set(result.acquired[1].tolist())
+
+
 def test_labels_to_reach_interpolates_between_points():
     labels = np.array([64, 128, 192, 256])
     losses = np.array([10.0, 8.0, 6.0, 7.0])
