@@ -33,6 +33,7 @@ __all__ = [
     "ensemble_loss",
     "posterior_samples",
     "question_losses",
+    "question_matrix",
     "train_heads",
     "tree_nll_sum",
 ]
@@ -132,7 +133,7 @@ def _shared_mask(width: int, probability: float) -> torch.Tensor:
     return (torch.rand(1, width) >= probability).float() / (1.0 - probability)
 
 
-def _question_matrix(schema: Schema) -> torch.Tensor:
+def question_matrix(schema: Schema) -> torch.Tensor:
     """[n_answers, n_questions] indicator: answer a belongs to question q."""
     matrix = torch.zeros(len(schema.label_cols), len(schema.questions))
     for q, answers in enumerate(schema.question_slices):
@@ -218,7 +219,7 @@ def train_heads(
     order = np.random.default_rng(seed).permutation(x.shape[0])
     n_val = min(max(1, round(x.shape[0] * settings.val_fraction)), x.shape[0] - 1)
     val, train = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
-    matrix = _question_matrix(schema)
+    matrix = question_matrix(schema)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         heads = [
