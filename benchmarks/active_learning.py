@@ -201,7 +201,7 @@ def true_error_scorer(
 
     Scores sum over questions ``N_q x KL(true answer probabilities || ensemble-mean expected vote
     fractions)`` with ``N_q = 40 x`` the true P(asked): the expected excess log-loss of the 40
-    volunteers' votes. Top-k on it labels the galaxies the model gets most wrong, which bounds
+    volunteers' votes. Top-k on it labels the galaxies the model gets most wrong, which estimates
     what knowing the model's errors (rather than estimating its uncertainty) is worth.
     """
     asked = schema.question_asked_probability(true_probabilities)
@@ -416,8 +416,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--arms",
         nargs="+",
-        default=list(ARMS),
+        default=[arm for arm in ARMS if arm not in TRUTH_ARMS],
         choices=list(ARMS),
+        help="arms to run (default: all but the true_error reference)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="arms and seeds run in parallel")
     parser.add_argument("--work-dir", default="/tmp/zoobot_active_learning", help="cache")

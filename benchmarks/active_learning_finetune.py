@@ -12,7 +12,8 @@ evaluation set): label ``--initial`` random pool galaxies, then ``--iterations``
 model (minibatch AdamW, early stopping on a held-out fifth of the labelled set), measure the test
 loss, score the rest of the pool from ``--passes`` MC-dropout passes of the head (W20's posterior:
 one network, T = 15) and label the ``--batch`` galaxies picked (top-k). Arms: ``random``,
-``bald`` (P(asked) weights), ``bald_uniform`` (every question weighs 1).
+``bald`` (P(asked) weights), ``bald_uniform`` (every question weighs 1); the default runs random
+and ``bald_uniform``.
 
 Example (session 4: 45 minutes for three arms on 2 CPU cores, the stage cache 1 minute more;
 results in BENCHMARKS.md)::
@@ -30,14 +31,20 @@ import json
 import logging
 import math
 import multiprocessing
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from active_learning import N_VOLUNTEERS, REPORTED_QUESTIONS, SIMULATION_SEED, UNIFORM, summarise
+from active_learning import (
+    N_VOLUNTEERS,
+    REPORTED_QUESTIONS,
+    SIMULATION_SEED,
+    UNIFORM,
+    _log_to_stderr,
+    summarise,
+)
 from torch import nn
 
 from prioritiser.acquisition import combined_score, get_acquisition, mutual_information
@@ -165,7 +172,7 @@ def finetune(
     return model.eval()
 
 
-def embed(model: StageModel, trunk: np.ndarray, device: str) -> torch.Tensor:
+def embed_pool(model: StageModel, trunk: np.ndarray, device: str) -> torch.Tensor:
     """Pooled features of many galaxies, in chunks, no gradients."""
     with torch.no_grad():
         return torch.cat(
@@ -217,7 +224,7 @@ def run_one(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, list[np
         started = time.perf_counter()
         model = finetune(encoder, trunk[labelled], votes[labelled], args, 1000 * seed + iteration)
         with torch.no_grad():
-            predicted = model.concentrations(embed(model, trunk[n_pool:], args.device))
+            predicted = model.concentrations(embed_pool(model, trunk[n_pool:], args.device))
             per_question = tree_nll(eval_counts, predicted.double(), SCHEMA.question_slices)
         losses.append(per_question.mean(dim=0).cpu().numpy())
         logger.info(
@@ -234,7 +241,7 @@ def run_one(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, list[np
         if arm == "random":
             picked = rng.choice(unlabelled, args.batch, replace=False)
         else:
-            embedded = embed(model, trunk[unlabelled], args.device)
+            embedded = embed_pool(model, trunk[unlabelled], args.device)
             scores = bald_scores(model, embedded, arm, args.passes, int(rng.integers(2**31)))
             picked = unlabelled[select_top_k(scores, args.batch)]
         labelled = np.concatenate([labelled, picked])
@@ -267,11 +274,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if "random" not in args.arms:
         parser.error("--arms must include random (the baseline)")
+    if args.trainable_stages < 1:
+        parser.error(f"--trainable-stages must be >= 1, got {args.trainable_stages}")
     return args
-
-
-def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
 
 
 def main(argv: list[str] | None = None) -> int:

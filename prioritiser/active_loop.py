@@ -216,8 +216,8 @@ def select(
     if loop.selection in ("power", "diverse"):
         if (scores < -1e-9).any():
             raise SelectionError(
-                f"{loop.selection} selection needs non-negative scores; {loop.acquisition!r} "
-                f"gave {scores.min():.3g}; use selection='top_k'"
+                f"{loop.selection} selection needs non-negative scores, got "
+                f"{scores.min():.3g}; use selection='top_k'"
             )
         scores = np.clip(scores, 0.0, None)
     if loop.selection == "diverse":
@@ -254,8 +254,9 @@ def run_active_loop(
         loop: the protocol.
         head_settings: the ensemble settings.
         seed: seeds the initial set, the heads and the acquisition.
-        pool_scorer: scores the unlabelled pool instead of ``loop.acquisition``; the batch is
-            still picked by ``loop.selection``.
+        pool_scorer: scores the unlabelled pool instead of ``loop.acquisition`` (whose
+            ``acquisition`` and ``weights`` are then unused); the batch is still picked by
+            ``loop.selection``.
 
     Returns:
         The test loss after each training and the indices acquired.

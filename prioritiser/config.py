@@ -41,6 +41,10 @@ QUESTION_WEIGHTINGS = ("asked", "uniform")
 def check_scoring(acquisition: str, question_weighting: str) -> None:
     """Refuse what cannot rank a streamed catalogue, before any model or image is loaded.
 
+    Args:
+        acquisition: a registered acquisition name.
+        question_weighting: how ``bald`` combines the questions (``QUESTION_WEIGHTINGS``).
+
     Raises:
         ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them,
             with the reason) or a ``question_weighting`` outside ``QUESTION_WEIGHTINGS``.

@@ -134,7 +134,14 @@ def _shared_mask(width: int, probability: float) -> torch.Tensor:
 
 
 def question_matrix(schema: Schema) -> torch.Tensor:
-    """[n_answers, n_questions] indicator: answer a belongs to question q."""
+    """The answer-to-question indicator that :func:`tree_nll_sum` takes.
+
+    Args:
+        schema: the decision tree.
+
+    Returns:
+        [n_answers, n_questions] float32: 1 where answer a belongs to question q, else 0.
+    """
     matrix = torch.zeros(len(schema.label_cols), len(schema.questions))
     for q, answers in enumerate(schema.question_slices):
         matrix[answers, q] = 1.0
