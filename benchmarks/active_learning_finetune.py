@@ -213,9 +213,9 @@ def run_one(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, list[np
     truth = answer_probabilities(draw_truths(args.n, SIMULATION_SEED), SCHEMA)[:n_pool]
     votes = ask_volunteers(truth, N_VOLUNTEERS, np.random.default_rng([SIMULATION_SEED, seed]))
     votes = votes.astype(np.float32)
-    eval_counts = torch.from_numpy(
-        catalog[SCHEMA.label_cols].to_numpy(dtype=np.float32)[n_pool:]
-    ).to(args.device)
+    eval_counts = torch.tensor(
+        catalog[SCHEMA.label_cols].to_numpy(dtype=np.float32)[n_pool:], device=args.device
+    )
     encoder = create_encoder(args.encoder)
     labelled = np.random.default_rng([seed, 0]).choice(n_pool, args.initial, replace=False)
     rng = np.random.default_rng([seed, 1])
