@@ -388,9 +388,8 @@ def plot(labels: np.ndarray, curves: Curves, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--encoder", default="zoobot-sim-atto", help="shipped or timm encoder")
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulated galaxies, the protocol's sizes, seeds, parallelism and cache, as flags."""
     parser.add_argument("--n", type=int, default=10500, help="simulated galaxies")
     parser.add_argument("--n-eval", type=int, default=500, help="fixed evaluation galaxies")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
@@ -398,6 +397,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=128, help="galaxies acquired per iteration")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="arms and seeds run in parallel")
+    parser.add_argument("--work-dir", default="/tmp/zoobot_active_learning", help="cache")
+    parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--encoder", default="zoobot-sim-atto", help="shipped or timm encoder")
+    add_protocol_arguments(parser)
     parser.add_argument(
         "--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1"
     )
@@ -420,9 +428,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=list(ARMS),
         help="arms to run (default: all but the true_error reference)",
     )
-    parser.add_argument("--jobs", type=int, default=2, help="arms and seeds run in parallel")
-    parser.add_argument("--work-dir", default="/tmp/zoobot_active_learning", help="cache")
-    parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--png", type=Path, help="write the curves here")
     parser.add_argument("--json", type=Path, help="write the raw curves here")
     args = parser.parse_args(argv)

@@ -43,6 +43,7 @@ from active_learning import (
     SIMULATION_SEED,
     UNIFORM,
     _log_to_stderr,
+    add_protocol_arguments,
     summarise,
 )
 from torch import nn
@@ -252,13 +253,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--encoder", default="zoobot-sim-atto", help="shipped or timm ConvNeXt")
     parser.add_argument("--trainable-stages", type=int, default=1, help="last stages finetuned")
-    parser.add_argument("--n", type=int, default=10500, help="simulated galaxies")
-    parser.add_argument("--n-eval", type=int, default=500, help="fixed evaluation galaxies")
-    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
-    parser.add_argument("--initial", type=int, default=128, help="initial labelled galaxies")
-    parser.add_argument("--batch", type=int, default=128, help="galaxies acquired per iteration")
-    parser.add_argument("--iterations", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=3)
+    add_protocol_arguments(parser)
     parser.add_argument("--passes", type=int, default=15, help="MC-dropout passes (T)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the output")
     parser.add_argument("--encoder-lr", type=float, default=2e-4, help="AdamW, finetuned stages")
@@ -267,9 +262,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=4, help="epochs without improvement")
     parser.add_argument("--arms", nargs="+", default=["random", "bald_uniform"], choices=ARMS)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--jobs", type=int, default=2, help="arms and seeds run in parallel")
-    parser.add_argument("--work-dir", default="/tmp/zoobot_active_learning", help="cache")
-    parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--json", type=Path, help="write the raw curves here")
     args = parser.parse_args(argv)
     if "random" not in args.arms:
