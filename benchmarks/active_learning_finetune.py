@@ -6,6 +6,8 @@ every iteration, from the pretrained weights, together with the encoder's head n
 dropout + linear Dirichlet head, as Zoobot finetunes. The frozen stages' output is computed once
 for every image and cached, so one CPU core can run the last stage (half of the encoder's weights)
 in the loop; the whole encoder (``--trainable-stages 4``) needs a GPU (``--device cuda``).
+``--reinitialise`` starts the finetuned stages from random weights instead (the frozen stages
+stay pretrained), nearer W20's networks trained from scratch.
 
 Protocol as ``active_learning.py`` (same simulated galaxies, volunteers, seeds, initial sets and
 evaluation set): label ``--initial`` random pool galaxies, then ``--iterations`` times finetune one
@@ -60,7 +62,7 @@ from zoobot.datasets.simulated import (
 )
 from zoobot.finetune.heads import MAX_CONCENTRATION_ABOVE_ONE
 from zoobot.losses import tree_nll
-from zoobot.models import create_encoder
+from zoobot.models import create_encoder, get_pretrained_weights
 from zoobot.schemas import decals_dr5_schema
 
 logger = logging.getLogger("benchmarks.active_learning_finetune")
@@ -203,6 +205,20 @@ def bald_scores(
     return scores
 
 
+def trainable_source(args: argparse.Namespace, seed: int) -> nn.Module:
+    """The encoder whose last stages and head norm each iteration copies and finetunes.
+
+    The pretrained encoder, or with ``--reinitialise`` its architecture with timm's random
+    initialisation (seeded), so that the finetuned stages learn from the labels alone.
+    """
+    if not args.reinitialise:
+        return create_encoder(args.encoder)
+    shipped = get_pretrained_weights(args.encoder)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return create_encoder(shipped[0] if shipped else args.encoder)
+
+
 def run_one(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, list[np.ndarray]]:
     """One arm and seed: per-question test losses after each finetuning."""
     arm, seed, args = job
@@ -217,7 +233,7 @@ def run_one(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, list[np
     eval_counts = torch.tensor(
         catalog[SCHEMA.label_cols].to_numpy(dtype=np.float32)[n_pool:], device=args.device
     )
-    encoder = create_encoder(args.encoder)
+    encoder = trainable_source(args, seed)
     labelled = np.random.default_rng([seed, 0]).choice(n_pool, args.initial, replace=False)
     rng = np.random.default_rng([seed, 1])
     losses = []
@@ -255,6 +271,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trainable-stages", type=int, default=1, help="last stages finetuned")
     add_protocol_arguments(parser)
     parser.add_argument("--passes", type=int, default=15, help="MC-dropout passes (T)")
+    parser.add_argument(
+        "--reinitialise",
+        action="store_true",
+        help="start the finetuned stages from random weights, not the pretrained ones",
+    )
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the output")
     parser.add_argument("--encoder-lr", type=float, default=2e-4, help="AdamW, finetuned stages")
     parser.add_argument("--head-lr", type=float, default=3e-3, help="AdamW, norm and head")
@@ -291,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.initial + args.batch * np.arange(args.iterations + 1)
     print(
         f"Active learning, encoder finetuned in the loop: {args.encoder}, last "
-        f"{args.trainable_stages} stage(s) trainable, pool {args.n - args.n_eval}, eval "
+        f"{args.trainable_stages} stage(s) trainable"
+        f"{' from random weights' if args.reinitialise else ''}, pool {args.n - args.n_eval}, eval "
         f"{args.n_eval}, {args.initial} + {args.batch} x {args.iterations}, one model x "
         f"T={args.passes} passes, {args.seeds} seeds, {time.perf_counter() - started:.0f} s.\n"
     )
