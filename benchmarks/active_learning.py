@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.special
 import torch
 
@@ -129,11 +130,19 @@ class Data:
     eval_counts: np.ndarray  # [n_eval, n_answers] 40 volunteers each
 
 
-def encode(paths: list[str], encoder_name: str, size: int, batch_size: int = 128) -> np.ndarray:
-    """Pooled features of every image from a frozen encoder, evaluation transform applied."""
-    encoder = create_encoder(encoder_name).eval()
+def simulated_catalog(args: argparse.Namespace) -> tuple[Path, pd.DataFrame]:
+    """The benchmark's simulated galaxies (rendered once, cached): their folder and catalogue."""
+    sims = Path(args.work_dir) / f"sims_seed{SIMULATION_SEED}_n{args.n}_{args.size}px"
+    return sims, make_catalog(args.n, args.size, SIMULATION_SEED, sims, workers=args.workers)
+
+
+def encode(
+    paths: list[str], network: torch.nn.Module, size: int, batch_size: int = 128
+) -> np.ndarray:
+    """A frozen network's output for every image, evaluation transform applied, in eval mode."""
+    network.eval()
     transform = evaluation_transform(size)
-    features = []
+    outputs = []
     with torch.no_grad():
         for start in range(0, len(paths), batch_size):
             batch = torch.stack(
@@ -142,9 +151,9 @@ def encode(paths: list[str], encoder_name: str, size: int, batch_size: int = 128
                     for p in paths[start : start + batch_size]
                 ]
             )
-            features.append(encoder(batch).numpy())
+            outputs.append(network(batch).numpy())
             logger.info("encoded %d/%d", min(start + batch_size, len(paths)), len(paths))
-    return np.concatenate(features)
+    return np.concatenate(outputs)
 
 
 def whiten(features: np.ndarray, n_components: int) -> np.ndarray:
@@ -163,15 +172,13 @@ def whiten(features: np.ndarray, n_components: int) -> np.ndarray:
 
 def load_data(args: argparse.Namespace) -> Data:
     """Simulate, render and encode (each cached), then split into pool and evaluation set."""
-    work_dir = Path(args.work_dir)
-    sims = work_dir / f"sims_seed{SIMULATION_SEED}_n{args.n}_{args.size}px"
-    catalog = make_catalog(args.n, args.size, SIMULATION_SEED, sims, workers=args.workers)
+    sims, catalog = simulated_catalog(args)
     features_path = sims / f"features_{args.encoder}.npy"
     if features_path.is_file():
         features = np.load(features_path)
     else:
         started = time.perf_counter()
-        features = encode(list(catalog["file_loc"]), args.encoder, args.size)
+        features = encode(list(catalog["file_loc"]), create_encoder(args.encoder), args.size)
         np.save(features_path, features)
         logger.info("features computed duration_s=%.1f", time.perf_counter() - started)
     features = whiten(features, args.pca)

@@ -46,19 +46,19 @@ from active_learning import (
     UNIFORM,
     _log_to_stderr,
     add_protocol_arguments,
+    encode,
+    simulated_catalog,
     summarise,
 )
 from torch import nn
 
-from prioritiser.acquisition import combined_score, get_acquisition, mutual_information
+from prioritiser.active_loop import LoopSettings, score_samples
 from prioritiser.feature_heads import question_matrix, tree_nll_sum
 from prioritiser.selection import select_top_k
-from zoobot.data import evaluation_transform, load_image
 from zoobot.datasets.simulated import (
     answer_probabilities,
     ask_volunteers,
     draw_truths,
-    make_catalog,
 )
 from zoobot.finetune.heads import MAX_CONCENTRATION_ABOVE_ONE
 from zoobot.losses import tree_nll
@@ -96,8 +96,7 @@ class StageModel(nn.Module):
 
 def frozen_stage_output(args: argparse.Namespace) -> np.ndarray:
     """The output of the frozen stem and stages for every simulated image (cached as .npy)."""
-    sims = Path(args.work_dir) / f"sims_seed{SIMULATION_SEED}_n{args.n}_{args.size}px"
-    catalog = make_catalog(args.n, args.size, SIMULATION_SEED, sims, workers=args.workers)
+    sims, catalog = simulated_catalog(args)
     path = sims / f"frozen_{args.encoder}_train{args.trainable_stages}.npy"
     if path.is_file():
         return np.load(path)
@@ -107,20 +106,8 @@ def frozen_stage_output(args: argparse.Namespace) -> np.ndarray:
             f"--encoder {args.encoder!r} is not a ConvNeXt with {args.trainable_stages} stages"
         )
     n_frozen = len(encoder.stages) - args.trainable_stages
-    transform = evaluation_transform(args.size)
-    paths = list(catalog["file_loc"])
-    parts = []
-    with torch.no_grad():
-        for start in range(0, len(paths), 256):
-            images = [
-                transform(torch.from_numpy(load_image(p))) for p in paths[start : start + 256]
-            ]
-            hidden = encoder.stem(torch.stack(images))
-            for stage in encoder.stages[:n_frozen]:
-                hidden = stage(hidden)
-            parts.append(hidden.numpy())
-            logger.info("frozen stages %d/%d", min(start + 256, len(paths)), len(paths))
-    trunk = np.concatenate(parts)
+    frozen = nn.Sequential(encoder.stem, *encoder.stages[:n_frozen])
+    trunk = encode(list(catalog["file_loc"]), frozen, args.size)
     np.save(path, trunk)
     return trunk
 
@@ -195,14 +182,9 @@ def bald_scores(
     with torch.no_grad():
         samples = torch.stack([model.concentrations(embedded) for _ in range(passes)], dim=1)
     model.eval()
-    samples = samples.double().cpu().numpy()
-    threads = torch.get_num_threads()
-    if arm == "bald_uniform":
-        scores = combined_score(mutual_information(samples, SCHEMA), SCHEMA, weights=UNIFORM)
-    else:
-        scores = get_acquisition("bald")(samples, SCHEMA)
-    torch.set_num_threads(threads)  # numba's OpenMP layer resets torch's thread count
-    return scores
+    weights = UNIFORM if arm == "bald_uniform" else None
+    loop = LoopSettings(acquisition="bald", weights=weights)
+    return score_samples(samples.double().cpu().numpy(), SCHEMA, loop, np.random.default_rng(seed))
 
 
 def trainable_source(args: argparse.Namespace, seed: int) -> nn.Module:
@@ -224,8 +206,7 @@ def run_one(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, list[np
     arm, seed, args = job
     torch.set_num_threads(1 if args.device == "cpu" else torch.get_num_threads())
     trunk = frozen_stage_output(args)
-    sims = Path(args.work_dir) / f"sims_seed{SIMULATION_SEED}_n{args.n}_{args.size}px"
-    catalog = make_catalog(args.n, args.size, SIMULATION_SEED, sims, workers=args.workers)
+    _, catalog = simulated_catalog(args)
     n_pool = args.n - args.n_eval
     truth = answer_probabilities(draw_truths(args.n, SIMULATION_SEED), SCHEMA)[:n_pool]
     votes = ask_volunteers(truth, N_VOLUNTEERS, np.random.default_rng([SIMULATION_SEED, seed]))

@@ -50,6 +50,7 @@ __all__ = [
     "acquire",
     "labels_to_reach",
     "run_active_loop",
+    "score_samples",
     "select",
 ]
 
@@ -177,6 +178,26 @@ def acquire(
         int(rng.integers(2**31)),
         shared_masks=loop.acquisition in SHARED_MASK_ACQUISITIONS,
     )
+    return select(score_samples(samples, schema, loop, rng), features, loop, rng)
+
+
+def score_samples(
+    samples: np.ndarray, schema: Schema, loop: LoopSettings, rng: np.random.Generator
+) -> np.ndarray:
+    """Score galaxies from posterior samples with the loop's acquisition or question weights.
+
+    Args:
+        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
+        schema: the decision tree.
+        loop: the acquisition function, or fixed question weights of the mutual information.
+        rng: draws random scores and EPIG targets.
+
+    Returns:
+        [n_galaxies] scores, higher meaning "label sooner".
+
+    Raises:
+        ConfigError: if ``loop.weights`` names a question the schema lacks.
+    """
     torch_threads = torch.get_num_threads()
     if loop.weights is None:
         scores = get_acquisition(loop.acquisition)(
@@ -193,7 +214,7 @@ def acquire(
         scores = combined_score(information, schema, weights=loop.weights)
     # numba's OpenMP threading layer resets the OpenMP thread count that torch also uses
     torch.set_num_threads(torch_threads)
-    return select(scores, features, loop, rng)
+    return scores
 
 
 def select(
