@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from panoptes_sync.errors import (
     PanoptesPreconditionError,
     PanoptesRequestError,
     PanoptesRetriesExhaustedError,
+    RequestCapError,
 )
 
 logger = logging.getLogger(__name__)
@@ -134,17 +136,26 @@ def credentials_from_env(environ: Mapping[str, str]) -> PanoptesCredentials:
 
 
 class CountingTimeoutAdapter(HTTPAdapter):
-    """Transport adapter that applies a default timeout and counts every request sent."""
+    """Transport adapter that applies a default timeout and counts every request sent.
+
+    With ``request_limit`` set, a request that would make the count exceed it is not sent:
+    `RequestCapError` is raised instead.
+    """
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
         self.timeout_s = timeout_s
         self.request_count = 0
+        self.request_limit: int | None = None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send with the default timeout unless the caller set one; count the request."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout_s
+        if self.request_limit is not None and self.request_count >= self.request_limit:
+            raise RequestCapError(
+                f"request cap reached before {request.method} {request.url}", self.request_limit
+            )
         self.request_count += 1
         return super().send(request, **kwargs)
 
@@ -236,6 +247,21 @@ class ResilientPanoptes(Panoptes):
     def request_count(self) -> int:
         """HTTP requests sent through this client so far, retries and media uploads included."""
         return self._adapter.request_count
+
+    @contextmanager
+    def request_cap(self, max_requests: int | None) -> Iterator[None]:
+        """Within the block, send at most ``max_requests`` more requests (None: no cap).
+
+        Raises:
+            RequestCapError: instead of sending the request that would exceed the cap.
+        """
+        previous = self._adapter.request_limit
+        if max_requests is not None:
+            self._adapter.request_limit = self.request_count + max_requests
+        try:
+            yield
+        finally:
+            self._adapter.request_limit = previous
 
     def send_with_retries(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one request, retrying transient failures with bounded backoff.
