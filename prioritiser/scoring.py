@@ -34,6 +34,7 @@ def score_catalog(
     acquisition: str = "bald",
     seed: int = 0,
     question_weighting: str = "asked",
+    id_column: str = "id_str",
     **predict_kwargs: object,
 ) -> pd.DataFrame:
     """Rank every galaxy of a catalogue by how much new votes would teach the ensemble.
@@ -51,11 +52,14 @@ def score_catalog(
         seed: seeds the ``random`` acquisition.
         question_weighting: how ``bald`` sums the per-question mutual information: ``asked``
             (each times P(asked)) or ``uniform`` (each once); other acquisitions ignore it.
+        id_column: the catalogue column that names each galaxy in the ranking: ``id_str``
+            (as strings) or another column, kept as it is (the daemon's integer
+            ``subject_id``).
         **predict_kwargs: see :func:`zoobot.predict.iter_posterior`.
 
     Returns:
-        One row per galaxy, best first: ``rank``, ``id_str``, ``score``, ``mi_<question>`` (nats)
-        and ``<answer>_fraction`` (predicted vote fractions).
+        One row per galaxy, best first: ``rank``, ``id_str`` (or ``id_column``), ``score``,
+        ``mi_<question>`` (nats) and ``<answer>_fraction`` (predicted vote fractions).
 
     Raises:
         ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them)
@@ -66,7 +70,8 @@ def score_catalog(
     uniform = {name: 1.0 for name in schema.question_names}
     score_function = get_acquisition(acquisition)
     rng = np.random.default_rng(seed)
-    ids = catalog["id_str"].astype(str).to_numpy()
+    ids = catalog[id_column]
+    ids = (ids.astype(str) if id_column == "id_str" else ids).to_numpy()
 
     def score_chunk(indices: np.ndarray, samples: np.ndarray) -> pd.DataFrame:
         mi = mutual_information(samples, schema, total_votes)
@@ -76,7 +81,7 @@ def score_catalog(
             score = combined_score(mi, schema, weights=uniform)
         else:
             score = combined_score(mi, schema, asked_probability=asked_probability(samples, schema))
-        frame = pd.DataFrame({"id_str": ids[indices], "score": score})
+        frame = pd.DataFrame({id_column: ids[indices], "score": score})
         frame[[f"mi_{q}" for q in schema.question_names]] = mi
         fractions = vote_fractions_from_samples(samples, schema.question_slices)
         frame[[f"{c}_fraction" for c in schema.label_cols]] = fractions

@@ -16,19 +16,29 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from panoptes_sync.store import Subject, session_scope
+from panoptes_sync.store import Subject, create_engine_for_url, session_scope
 from prioritiser.errors import PrioritiserError
-from prioritiser.records import Cycle, DaemonLock, ModelVersion, Prediction, utcnow
+from prioritiser.records import (
+    Cycle,
+    DaemonLock,
+    ModelVersion,
+    Prediction,
+    create_tables,
+    utcnow,
+)
 
 __all__ = [
     "LockHolder",
     "claim_lock",
+    "cycle_outcome",
     "cycle_rows",
+    "cycle_stage",
     "deploy",
     "deployed_version",
     "finish_cycle",
     "labelled_at_last_retrain",
     "lock_holder",
+    "open_store",
     "record_version",
     "release_lock_row",
     "save_predictions",
@@ -39,6 +49,13 @@ __all__ = [
     "update_cycle",
     "version_rows",
 ]
+
+
+def open_store(database_url: str) -> Engine:
+    """An engine on ``database_url`` with the prioritiser's tables created where missing."""
+    engine = create_engine_for_url(database_url)
+    create_tables(engine)
+    return engine
 
 
 def start_cycle(engine: Engine, kind: str) -> int:
@@ -76,6 +93,19 @@ def finish_cycle(
             "counts": cycle.counts,
             "metrics": cycle.metrics,
         }
+
+
+def cycle_stage(engine: Engine, cycle_id: int) -> str:
+    """The last stage cycle ``cycle_id`` reached."""
+    with session_scope(engine) as session:
+        return session.get(Cycle, cycle_id).stage
+
+
+def cycle_outcome(engine: Engine, cycle_id: int) -> tuple[str, str, str | None]:
+    """(status, stage, error) of cycle ``cycle_id``."""
+    with session_scope(engine) as session:
+        cycle = session.get(Cycle, cycle_id)
+        return cycle.status, cycle.stage, cycle.error
 
 
 def unfinished_cycles(engine: Engine) -> list[tuple[int, str, list[dict] | None]]:

@@ -44,7 +44,7 @@ def tiny_checkpoints(vote_catalog, tmp_path_factory):
         model_kwargs={"image_size": 32, "n_blocks": 1},
         trainer_kwargs={"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False},
         batch_size=8,
-    )
+    ).checkpoints
 
 
 def test_score_ranks_the_whole_catalogue_with_per_question_information(

@@ -15,9 +15,9 @@ from prioritiser.cli import main
 from prioritiser.config import load_config
 from prioritiser.daemon import Daemon
 from prioritiser.errors import DaemonLockedError
+from prioritiser.history import read_status
 from prioritiser.lock import acquire_lock
 from prioritiser.records import Cycle, ModelVersion, Prediction
-from prioritiser.status import read_status
 from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_settings
 from zoobot.schemas import decals_dr5_schema
 
