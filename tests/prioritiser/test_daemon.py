@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from flask import request
 from sqlalchemy import func, select
 
-from panoptes_sync.emulator import serve_emulator
+from panoptes_sync.emulator import FaultRule, serve_emulator
 from panoptes_sync.store import Classification, session_scope
 from prioritiser.cli import main
 from prioritiser.config import load_config
@@ -102,7 +103,7 @@ def test_daemon_runs_two_full_cycles_on_a_short_schedule(tmp_path, credentials):
         emulator_ids = set(emulator.classification_ids())
     retrains = _retrains(daemon.engine)
     assert [status for status, _, _ in retrains] == ["done", "done"], retrains
-    assert all(counts["pushed"] == 6 for _, _, counts in retrains)
+    assert all(counts["pushed"] == 6 for _, _, counts in retrains), retrains
     with session_scope(daemon.engine) as session:
         stored = session.execute(select(func.count()).select_from(Classification)).scalar()
         versions = session.execute(select(ModelVersion)).scalars().all()
@@ -210,6 +211,70 @@ def test_sigkill_mid_cycle_then_restart_pushes_nothing_twice_and_loses_nothing(
     with session_scope(engine) as session:
         stored = set(session.execute(select(Classification.id)).scalars())
     assert stored == emulator_ids
+
+
+def _lock_pid(database: Path) -> int | None:
+    try:
+        with sqlite3.connect(database, timeout=1) as connection:
+            row = connection.execute("SELECT pid FROM prioritiser_daemon_lock").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
+def test_sigterm_mid_push_keeps_the_lock_until_the_push_stops_and_nothing_is_sent_twice(
+    tmp_path, credentials
+):
+    slow_members = FaultRule(route="set_member_subjects", kind="latency", latency_s=1.0)
+    settings = _emulator_settings(tmp_path, faults=[slow_members])
+    with serve_emulator(settings) as emulator:
+        priority_puts: list[str] = []
+
+        @emulator.app.after_request
+        def record(response):
+            if request.method == "PUT" and request.path.startswith("/api/set_member_subjects/"):
+                if response.status_code < 300:
+                    priority_puts.append(request.path)
+            return response
+
+        config_path = _write_config(tmp_path, emulator)
+        database = tmp_path / "zoo.sqlite3"
+        command = [sys.executable, "-m", "prioritiser", "run", "--config", str(config_path)]
+        first = subprocess.Popen([*command, "--max-retrains", "1"], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while not priority_puts and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _stage(database) == "push"
+        first.send_signal(signal.SIGTERM)
+        second = subprocess.Popen(
+            [*command, "--max-retrains", "1"], stderr=subprocess.PIPE, text=True
+        )
+        holders = set()
+        while first.poll() is None:
+            holders.add(_lock_pid(database))
+            time.sleep(0.02)
+        assert first.wait() == 0
+        assert holders - {None} == {first.pid}, "the lock changed hands while the first lived"
+        _, second_err = second.communicate(timeout=300)
+        assert second.returncode in (0, 1), second_err[-2000:]
+        if second.returncode == 1:
+            assert "another prioritiser daemon" in second_err
+            finish = subprocess.run(
+                [*command, "--once"], stderr=subprocess.PIPE, text=True, timeout=300
+            )
+            assert finish.returncode == 0, finish.stderr[-2000:]
+        sets = emulator.query("SELECT display_name FROM subject_sets")
+        duplicated_members = emulator.query(
+            "SELECT subject_set_id, subject_id, COUNT(*) AS n FROM set_member_subjects "
+            "GROUP BY subject_set_id, subject_id HAVING n > 1"
+        )
+    names = [s["display_name"] for s in sets if s["display_name"].startswith("prioritised")]
+    assert names.count("prioritised cycle 1") == 1
+    assert duplicated_members == []
+    assert len(priority_puts) == len(set(priority_puts)), priority_puts
+    engine = Daemon(load_config(config_path, env=os.environ)).engine
+    first_cycle = _retrains(engine)[0]
+    assert first_cycle[0] == "done" and first_cycle[2]["pushed"] == 6
 
 
 def test_a_retrain_that_makes_the_model_worse_is_not_deployed(tmp_path, credentials):
