@@ -225,7 +225,7 @@ def _lock_pid(database: Path) -> int | None:
 def test_sigterm_mid_push_keeps_the_lock_until_the_push_stops_and_nothing_is_sent_twice(
     tmp_path, credentials
 ):
-    slow_members = FaultRule(route="set_member_subjects", kind="latency", latency_s=1.0)
+    slow_members = FaultRule(route="set_member_subjects", kind="latency", latency_s=2.0)
     settings = _emulator_settings(tmp_path, faults=[slow_members])
     with serve_emulator(settings) as emulator:
         priority_puts: list[str] = []
