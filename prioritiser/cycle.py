@@ -51,11 +51,21 @@ from prioritiser.store import (
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.schemas import Schema
 
-__all__ = ["CycleContext", "resume_interrupted", "run_retrain", "run_sync"]
+__all__ = ["NEXT_STAGE", "CycleContext", "resume_interrupted", "run_retrain", "run_sync"]
 
 logger = logging.getLogger(__name__)
 
 MIN_TRAIN, MIN_VALIDATION = 8, 4
+#: The stage a retrain cycle runs after each recorded one (a failure is named by it).
+NEXT_STAGE = {
+    "start": "sync",
+    "synced": "catalogue",
+    "catalogued": "train",
+    "trained": "gate",
+    "gated": "score",
+    "push": "push",
+    "pushed": "finish",
+}
 
 
 @dataclass

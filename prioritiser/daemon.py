@@ -35,7 +35,13 @@ from panoptes_sync.client import (
 )
 from panoptes_sync.store import create_engine_for_url, upgrade_database
 from prioritiser.config import DaemonConfig
-from prioritiser.cycle import CycleContext, resume_interrupted, run_retrain, run_sync
+from prioritiser.cycle import (
+    NEXT_STAGE,
+    CycleContext,
+    resume_interrupted,
+    run_retrain,
+    run_sync,
+)
 from prioritiser.errors import ConfigError, CycleFailed
 from prioritiser.lock import acquire_lock, check_lock, heartbeat, release_lock
 from prioritiser.pool import count_labelled
@@ -166,7 +172,8 @@ class Daemon:
         self._run("retrain")
         status, stage, error = cycle_outcome(self.engine, self.last_retrain)
         if status == "failed":
-            raise CycleFailed(self.last_retrain, stage, error or "unknown error")
+            failed = NEXT_STAGE.get(stage, stage)
+            raise CycleFailed(self.last_retrain, failed, stage, error or "unknown error")
         return self.last_retrain
 
     def run_once(self) -> int:

@@ -59,10 +59,12 @@ class CycleFailed(PrioritiserError):
 
     Attributes:
         cycle_id: the cycle's row.
-        stage: the last stage the cycle reached.
+        stage: the stage that failed.
     """
 
-    def __init__(self, cycle_id: int, stage: str, error: str) -> None:
-        super().__init__(f"cycle {cycle_id} failed after stage {stage!r}: {error}")
+    def __init__(self, cycle_id: int, stage: str, recorded: str, error: str) -> None:
+        super().__init__(
+            f"cycle {cycle_id} failed in stage {stage!r} (after {recorded!r}): {error}"
+        )
         self.cycle_id = cycle_id
         self.stage = stage

@@ -309,3 +309,17 @@ def test_status_prints_cycles_and_model_versions(tmp_path, credentials, capsys):
     out = capsys.readouterr().out
     assert "sync" in out and "done" in out
     assert "no model versions yet" in out
+
+
+def test_run_once_exits_non_zero_naming_the_failing_stage_and_the_error(
+    tmp_path, credentials, capsys
+):
+    with serve_emulator(_emulator_settings(tmp_path)) as emulator:
+        config_path = _write_config(tmp_path, emulator, encoder="no_such_encoder")
+        assert main(["run", "--config", str(config_path), "--once"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: CycleFailed: cycle 1 failed in stage 'train'"), err
+    assert "no_such_encoder" in err
+    engine = Daemon(load_config(config_path, env=os.environ)).engine
+    assert _retrains(engine)[0][0] == "failed"
+    acquire_lock(engine)
