@@ -241,36 +241,6 @@ def _train_and_gate(
     return deployed_version(ctx.engine), trained.models if deploy else current_models
 
 
-def _prediction_rows(
-    ranked: pd.DataFrame, version_id: int, cycle_id: int, selection: dict[int, str]
-) -> list[dict]:
-    """One ``Prediction`` row per ranked galaxy, built from whole columns (bulk insert)."""
-    mi_cols = [c for c in ranked.columns if c.startswith("mi_")]
-    fraction_cols = [c for c in ranked.columns if c.endswith("_fraction")]
-    mi_names = [c.removeprefix("mi_") for c in mi_cols]
-    answer_names = [c.removesuffix("_fraction") for c in fraction_cols]
-    columns = zip(
-        ranked["subject_id"].tolist(),
-        ranked["score"].astype(float).tolist(),
-        ranked["rank"].astype(int).tolist(),
-        ranked[mi_cols].to_numpy(dtype=float).tolist(),
-        ranked[fraction_cols].to_numpy(dtype=float).tolist(),
-    )
-    return [
-        {
-            "model_version_id": version_id,
-            "subject_id": subject_id,
-            "cycle_id": cycle_id,
-            "score": score,
-            "rank": rank,
-            "mutual_information": dict(zip(mi_names, mi)),
-            "vote_fractions": dict(zip(answer_names, fractions)),
-            "selection": selection.get(position),
-        }
-        for position, (subject_id, score, rank, mi, fractions) in enumerate(columns)
-    ]
-
-
 def _score_and_select(
     ctx: CycleContext,
     cycle_id: int,
@@ -299,7 +269,7 @@ def _score_and_select(
         random_fraction=settings.random_control_fraction,
     )
     selection = dict(zip(picks["index"], picks["selection"]))
-    save_predictions(ctx.engine, _prediction_rows(ranked, version.id, cycle_id, selection))
+    save_predictions(ctx.engine, ranked, version.id, cycle_id, selection)
     subject_ids = ranked["subject_id"].tolist()
     items = [
         {"subject_id": subject_ids[index], "priority": float(order + 1), "selection": flag}
