@@ -18,7 +18,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +43,7 @@ from prioritiser.cycle import (
     run_retrain,
     run_sync,
 )
-from prioritiser.errors import ConfigError, CycleFailed
+from prioritiser.errors import ConfigError, CycleFailed, CycleStopped
 from prioritiser.lock import acquire_lock, check_lock, heartbeat, release_lock
 from prioritiser.pool import count_labelled
 from prioritiser.records import create_tables, utcnow
@@ -179,19 +180,45 @@ class Daemon:
     def run_once(self) -> int:
         """Take the lock, finish interrupted pushes, run one retrain cycle, give the lock up.
 
+        SIGTERM or SIGINT stop the cycle at its next safe point, as in `serve`.
+
         Returns:
             The cycle's id.
 
         Raises:
             DaemonLockedError: if another instance holds this database.
             CycleFailed: if the cycle failed.
+            CycleStopped: if a signal stopped it first.
+        """
+        with self._holding():
+            resume_interrupted(self.context)
+            cycle_id = self.retrain_or_raise()
+            status, stage, _ = cycle_outcome(self.engine, cycle_id)
+            if self.context.stop.is_set() and status != "done":
+                raise CycleStopped(
+                    f"cycle {cycle_id} stopped by a signal at stage {stage!r}; "
+                    "the next start finishes what it had begun to push"
+                )
+            return cycle_id
+
+    @contextmanager
+    def _holding(self) -> Iterator[None]:
+        """Hold the lock (checked at every safe point) with SIGTERM/SIGINT asking a stop.
+
+        On the way out, waits for any running job, heartbeating, then releases the lock.
         """
         acquire_lock(self.engine)
         self.context.guards.append(self._check_lock)
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            resume_interrupted(self.context)
-            return self.retrain_or_raise()
+            for sig in previous:
+                signal.signal(sig, self._on_signal)
+            yield
         finally:
+            self.context.stop.set()
+            self._wait_for_jobs()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             self.context.guards.remove(self._check_lock)
             release_lock(self.engine)
 
@@ -233,27 +260,19 @@ class Daemon:
             DaemonLockedError: if another instance holds this database.
         """
         global _ACTIVE
-        acquire_lock(self.engine)
-        _ACTIVE = self
-        self.context.guards.append(self._check_lock)
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            for sig in previous:
-                signal.signal(sig, self._on_signal)
-            resume_interrupted(self.context)
-            if not self.context.stop.is_set():
-                self._scheduler = self._build_scheduler()
-                logger.info("daemon started pid=%d", os.getpid())
-                self._scheduler.start()
-        finally:
-            self.context.stop.set()
-            self._wait_for_jobs()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            _ACTIVE = None
-            self.context.guards.remove(self._check_lock)
-            release_lock(self.engine)
-            logger.info("daemon stopped retrains=%d", self.retrains)
+        with self._holding():
+            _ACTIVE = self
+            try:
+                resume_interrupted(self.context)
+                if not self.context.stop.is_set():
+                    self._scheduler = self._build_scheduler()
+                    logger.info("daemon started pid=%d", os.getpid())
+                    self._scheduler.start()
+            finally:
+                self.context.stop.set()
+                self._wait_for_jobs()
+                _ACTIVE = None
+        logger.info("daemon stopped retrains=%d", self.retrains)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         logger.info(

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 from flask import request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from panoptes_sync.emulator import FaultRule, serve_emulator
 from panoptes_sync.store import Classification, session_scope
 from prioritiser.cli import main
 from prioritiser.config import load_config
-from prioritiser.daemon import Daemon
+from prioritiser.daemon import Daemon, prepare_store
 from prioritiser.errors import DaemonLockedError
 from prioritiser.history import read_status
-from prioritiser.lock import acquire_lock
+from prioritiser.lock import acquire_lock, check_lock
 from prioritiser.records import Cycle, ModelVersion, Prediction
 from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_settings
 from zoobot.schemas import decals_dr5_schema
@@ -28,7 +28,7 @@ LOGIN, PASSWORD = "owner", "secret"
 HOLD_LOCK = """
 import sys, time
 from prioritiser.daemon import prepare_store
-from prioritiser.lock import acquire_lock
+from prioritiser.lock import acquire_lock, check_lock
 acquire_lock(prepare_store(sys.argv[1]))
 print("locked", flush=True)
 time.sleep(60)
@@ -323,3 +323,24 @@ def test_run_once_exits_non_zero_naming_the_failing_stage_and_the_error(
     engine = Daemon(load_config(config_path, env=os.environ)).engine
     assert _retrains(engine)[0][0] == "failed"
     acquire_lock(engine)
+
+
+def test_a_daemon_that_lost_its_lock_stops_before_its_next_write(tmp_path):
+    engine = prepare_store(f"sqlite:///{tmp_path / 'zoo.sqlite3'}")
+    acquire_lock(engine)
+    check_lock(engine)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE prioritiser_daemon_lock SET pid = :pid"), {"pid": holder.pid}
+            )
+        with pytest.raises(DaemonLockedError, match=f"no longer holds .*pid {holder.pid}"):
+            check_lock(engine)
+        with pytest.raises(DaemonLockedError, match=f"pid {holder.pid}"):
+            acquire_lock(engine)
+    finally:
+        holder.kill()
+        holder.wait()
+    acquire_lock(engine)
+    check_lock(engine)
