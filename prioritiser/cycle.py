@@ -23,6 +23,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import pandas as pd
+import torch
 from sqlalchemy.engine import Engine
 
 from panoptes_sync.aggregate import aggregate_store
@@ -249,19 +250,23 @@ def _score_and_select(
     pool: pd.DataFrame,
 ) -> list[dict]:
     settings = ctx.config.prioritiser
-    ranked = score_catalog(
-        pool,
-        models,
-        n_samples=settings.n_samples,
-        total_votes=settings.total_votes,
-        acquisition=settings.acquisition,
-        seed=settings.seed + cycle_id,
-        question_weighting=settings.question_weighting,
-        id_column="subject_id",
-        batch_size=settings.batch_size,
-        precision=settings.precision,
-        progress=False,
-    )
+    # MC dropout draws from torch's generator: seed it per cycle, so the ranking does not depend
+    # on how many models were built before (building one draws its initial weights).
+    with torch.random.fork_rng():
+        torch.manual_seed(settings.seed + cycle_id)
+        ranked = score_catalog(
+            pool,
+            models,
+            n_samples=settings.n_samples,
+            total_votes=settings.total_votes,
+            acquisition=settings.acquisition,
+            seed=settings.seed + cycle_id,
+            question_weighting=settings.question_weighting,
+            id_column="subject_id",
+            batch_size=settings.batch_size,
+            precision=settings.precision,
+            progress=False,
+        )
     picks = select_batch(
         ranked["score"].to_numpy(),
         settings.push_size,
