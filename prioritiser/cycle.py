@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -32,7 +31,7 @@ from panoptes_sync.push import PushItem, execute_push, plan_push
 from panoptes_sync.subjects import sync_workflow_subjects
 from panoptes_sync.sync import sync_classifications
 from prioritiser.config import DaemonConfig
-from prioritiser.ensemble import TrainedEnsemble, load_ensemble, train_ensemble
+from prioritiser.ensemble import StopWhenSet, TrainedEnsemble, load_ensemble, train_ensemble
 from prioritiser.errors import CycleStopped, DaemonLockedError
 from prioritiser.evaluation import validation_loss
 from prioritiser.pool import Catalogues, build_catalogues, cache_images, count_labelled
@@ -100,17 +99,6 @@ class CycleContext:
             guard()
 
 
-class _StopTraining(L.Callback):
-    """Ends training after the current step once a stop is asked."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if self.stop.is_set():
-            trainer.should_stop = True
-
-
 def _finish(ctx: CycleContext, cycle_id: int, status: str, error: str | None = None) -> None:
     cycle = finish_cycle(ctx.engine, cycle_id, status, error)
     logger.info(
@@ -156,12 +144,13 @@ def _ended(ctx: CycleContext, cycle_id: int, kind: str, error: Exception) -> Non
     if isinstance(error, DaemonLockedError):
         logger.error("cycle id=%d left as it is: %s", cycle_id, error)
         return
-    if isinstance(error, CycleStopped):
+    if isinstance(error, CycleStopped) or ctx.stop.is_set():
         stage = cycle_stage(ctx.engine, cycle_id)
         if stage == "push":
             logger.info("cycle stopped id=%d while pushing; the next start resumes", cycle_id)
             return
-        _finish(ctx, cycle_id, "interrupted", f"stopped during stage {stage!r}")
+        cut = "" if isinstance(error, CycleStopped) else f" ({type(error).__name__}: {error})"
+        _finish(ctx, cycle_id, "interrupted", f"stopped after stage {stage!r}{cut}")
         return
     logger.exception("%s cycle failed id=%d", kind, cycle_id)
     _finish(ctx, cycle_id, "failed", f"{type(error).__name__}: {error}")
@@ -184,7 +173,7 @@ def _train(
     ctx: CycleContext, cycle_id: int, catalogues: Catalogues, current: ModelVersion | None
 ) -> TrainedEnsemble:
     settings = ctx.config.prioritiser
-    callbacks = [*ctx.trainer_kwargs.get("callbacks", []), _StopTraining(ctx.stop)]
+    callbacks = [*ctx.trainer_kwargs.get("callbacks", []), StopWhenSet(ctx.stop)]
     return train_ensemble(
         catalogues.train,
         catalogues.validation,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,21 @@ from zoobot.data import CatalogDataModule
 from zoobot.finetune import FinetuneableZoobotTree, get_trainer
 from zoobot.schemas import Schema
 
-__all__ = ["TrainedEnsemble", "load_ensemble", "train_ensemble"]
+__all__ = ["StopWhenSet", "TrainedEnsemble", "load_ensemble", "train_ensemble"]
 
 logger = logging.getLogger(__name__)
+
+
+class StopWhenSet(L.Callback):
+    """Ends training after the current step once ``event`` is set (a stop was asked)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        """Ask the trainer to stop if the event is set."""
+        if self.event.is_set():
+            trainer.should_stop = True
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 import subprocess
 import sys
+import threading
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from prioritiser.cli import main
-from prioritiser.ensemble import train_ensemble
+from prioritiser.ensemble import StopWhenSet, train_ensemble
 from zoobot.schemas import decals_dr5_schema
 
 
@@ -124,3 +126,34 @@ def test_missing_catalogue_is_a_clear_error_and_exit_code_1(tmp_path, capsys):
     )
     assert code == 1
     assert "no catalogue at" in capsys.readouterr().err
+
+
+def test_training_ends_after_the_current_step_once_a_stop_is_asked(vote_catalog, tmp_path):
+    catalog = pd.read_csv(vote_catalog)
+    catalog["file_loc"] = [str(vote_catalog.parent / p) for p in catalog["file_loc"]]
+    stop = threading.Event()
+    stop.set()
+    steps = []
+
+    class Count(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            steps.append(trainer.global_step)
+
+    trained = train_ensemble(
+        catalog.iloc[:16],
+        catalog.iloc[16:],
+        decals_dr5_schema,
+        tmp_path,
+        n_models=1,
+        encoder="test_resnet",
+        model_kwargs={"image_size": 32, "n_blocks": 1},
+        trainer_kwargs={
+            "max_epochs": 3,
+            "accelerator": "cpu",
+            "enable_progress_bar": False,
+            "callbacks": [Count(), StopWhenSet(stop)],
+        },
+        batch_size=4,
+    )
+    assert steps == [1]
+    assert len(trained.models) == 1
