@@ -8,89 +8,133 @@ and are never shown by ``repr`` or logged.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from panoptes_sync.errors import ConfigError
 
 __all__ = [
+    "CONFIG_TABLES",
     "ENV_PREFIX",
     "SECRET_SETTINGS",
     "Settings",
+    "allowed_values",
     "convert_setting",
     "describe_dataclass",
     "describe_settings",
     "load_settings",
+    "read_config_file",
+    "resolve_settings",
+    "setting",
     "setting_names",
 ]
+
+T = TypeVar("T")
 
 #: Prefix of the environment variables that override settings (``ZOO_DATABASE_URL``...).
 ENV_PREFIX = "ZOO_"
 #: Settings read from the environment only (never from a file or a flag, never logged).
 SECRET_SETTINGS = frozenset({"panoptes_username", "panoptes_password"})
+#: Tables a config file may hold: this package's, and the prioritiser daemon's (it shares the file).
+CONFIG_TABLES = ("panoptes_sync", "prioritiser")
 
 
-def _setting(default: Any, help_text: str, **kwargs: Any) -> Any:
-    return field(default=default, metadata={"help": help_text}, **kwargs)
+def setting(
+    default: Any,
+    help_text: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: tuple[str, ...] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A dataclass field with its help text and what values it allows.
+
+    Args:
+        default: the default value.
+        help_text: one sentence for ``--help`` and `describe_dataclass`.
+        low: smallest allowed value (exclusive with ``low_open``).
+        high: largest allowed value (exclusive with ``high_open``).
+        low_open: ``low`` itself is refused.
+        high_open: ``high`` itself is refused.
+        choices: the allowed values of a string setting.
+        **kwargs: passed to `dataclasses.field` (``repr=False`` for credentials).
+    """
+    metadata = {
+        "help": help_text,
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "high_open": high_open,
+        "choices": choices,
+    }
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the panoptes_sync service (see each field's ``help``)."""
 
-    database_url: str = _setting(
+    database_url: str = setting(
         "sqlite:///zoo.sqlite3",
         "SQLAlchemy URL of the store: sqlite:///FILE (embedded) or postgresql+psycopg://USER@HOST/DB.",
     )
-    endpoint: str = _setting(
+    endpoint: str = setting(
         "https://www.zooniverse.org",
         "Panoptes endpoint, without a trailing slash (the local emulator's URL in tests).",
     )
-    project_id: int | None = _setting(None, "Panoptes project id, e.g. 5733 for GZ DECaLS.")
-    project_slug: str | None = _setting(None, "Panoptes project slug (owner/name); informational.")
-    workflow_id: int | None = _setting(
-        None, "Panoptes workflow id whose classifications are aggregated and prioritised."
+    project_id: int | None = setting(None, "Panoptes project id, e.g. 5733 for GZ DECaLS.", low=1)
+    project_slug: str | None = setting(None, "Panoptes project slug (owner/name); informational.")
+    workflow_id: int | None = setting(
+        None, "Panoptes workflow id whose classifications are aggregated and prioritised.", low=1
     )
-    page_size: int = _setting(100, "Classifications per API page when syncing (Panoptes max 100).")
-    max_pages_per_sync: int = _setting(
-        0, "Stop a sync run after this many pages (0 = until caught up); resumes next run."
+    page_size: int = setting(
+        100, "Classifications per API page when syncing (Panoptes' limit: 100).", low=1, high=100
     )
-    push_batch_size: int = _setting(
-        100, "Most subjects created or re-prioritised in one push batch (a safety cap)."
+    max_pages_per_sync: int = setting(
+        0, "Stop a sync run after this many pages (0 = until caught up); resumes next run.", low=0
     )
-    max_requests_per_push: int = _setting(
-        1000, "Most HTTP requests one push batch may send before it stops (a safety cap)."
+    push_batch_size: int = setting(
+        100, "Most subjects created or re-prioritised in one push batch (a safety cap).", low=0
     )
-    dry_run: bool = _setting(
+    max_requests_per_push: int = setting(
+        1000, "Most HTTP requests one push batch may send before it stops (a safety cap).", low=0
+    )
+    dry_run: bool = setting(
         False, "Plan pushes and record them as 'planned' without writing to Zooniverse."
     )
-    schema: str | None = _setting(
+    schema: str | None = setting(
         None,
         "Built-in schema (decals_dr5, gz2, rings) whose label columns votes are counted into; "
         "unset: one column per <task>_<answer index>.",
     )
-    first_only: bool = _setting(
+    first_only: bool = setting(
         False, "Count only each volunteer's first classification of a subject (anonymous: all)."
     )
-    export_chunk_size: int = _setting(
-        50_000, "Rows read per chunk when backfilling or aggregating an export CSV."
+    export_chunk_size: int = setting(
+        50_000, "Rows read per chunk when backfilling or aggregating an export CSV.", low=1
     )
-    request_timeout_s: float = _setting(
-        60.0, "Seconds before an HTTP request to Panoptes times out."
+    request_timeout_s: float = setting(
+        60.0, "Seconds before an HTTP request to Panoptes times out.", low=0, low_open=True
     )
-    max_retries: int = _setting(5, "Retries of an idempotent Panoptes request on 5xx/429/timeouts.")
-    log_level: str = _setting(
+    max_retries: int = setting(
+        5, "Retries of an idempotent Panoptes request on 5xx/429/timeouts.", low=0
+    )
+    log_level: str = setting(
         "INFO", "Logging level of the command line: DEBUG, INFO, WARNING, ERROR."
     )
-    panoptes_username: str | None = _setting(
+    panoptes_username: str | None = setting(
         None, "Panoptes login; from the environment only (ZOO_PANOPTES_USERNAME).", repr=False
     )
-    panoptes_password: str | None = _setting(
+    panoptes_password: str | None = setting(
         None, "Panoptes password; from the environment only (ZOO_PANOPTES_PASSWORD).", repr=False
     )
 
@@ -125,6 +169,7 @@ def describe_dataclass(
             "type": _type_name(hints[f.name]),
             "default": None if f.name in secrets else f.default,
             "help": f.metadata.get("help", ""),
+            "allowed": allowed_values(f.metadata),
             "secret": f.name in secrets,
         }
         for f in dataclasses.fields(settings_class)
@@ -139,7 +184,8 @@ def load_settings(
     """Resolve the settings: defaults < config file < ``ZOO_*`` env vars < overrides (CLI flags).
 
     Args:
-        config_file: a TOML file with settings at top level or under ``[panoptes_sync]``.
+        config_file: a TOML file with settings under ``[panoptes_sync]`` (or, in a file without
+            tables, at top level).
         env: the environment to read ``ZOO_*`` variables from (``os.environ`` at entry points).
         overrides: values from CLI flags; ``None`` values mean "not given" and are ignored.
 
@@ -147,51 +193,153 @@ def load_settings(
         The frozen settings.
 
     Raises:
-        ConfigError: if the file is missing or invalid, a key is unknown, a value has the wrong
-            type, or a credential is set anywhere but the environment.
+        ConfigError: if the file is missing or invalid, a table or key is unknown, a value has the
+            wrong type or lies outside its range, or a credential is set anywhere but the
+            environment.
     """
-    hints = typing.get_type_hints(Settings)
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        values.update(_read_config_file(Path(config_file), hints))
-    for name in hints:
-        raw = (env or {}).get(ENV_PREFIX + name.upper())
-        if raw is not None and raw != "":
-            values[name] = convert_setting(name, raw, hints[name], ENV_PREFIX + name.upper())
-    for name, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if name not in hints:
-            raise ConfigError(f"unknown setting {name!r}; known settings: {setting_names()}")
-        if name in SECRET_SETTINGS:
-            raise ConfigError(f"{name} can only be set by {ENV_PREFIX}{name.upper()} in the env")
-        values[name] = convert_setting(name, value, hints[name], "the command line")
-    settings = Settings(**values)
+    tables = read_config_file(config_file) if config_file is not None else {}
+    settings = resolve_settings(
+        Settings,
+        tables.get("panoptes_sync", {}),
+        where=f"{config_file} [panoptes_sync]",
+        env=env,
+        overrides=overrides,
+        secrets=SECRET_SETTINGS,
+    )
     _validate(settings)
     return settings
 
 
-def _read_config_file(path: Path, hints: Mapping[str, Any]) -> dict[str, Any]:
+def read_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The tables of a TOML config file, each a dict of raw values.
+
+    Settings outside any table belong to ``[panoptes_sync]`` (a file for this package alone).
+
+    Raises:
+        ConfigError: if the file is missing or not TOML, holds a table outside ``CONFIG_TABLES``
+            (naming the closest one), or mixes top-level settings with a ``[panoptes_sync]`` table.
+    """
+    path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no config file at {path}; fix --config / ZOO_CONFIG or create the file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-    # Settings sit under [panoptes_sync], or at top level; other services' tables are theirs.
-    table = data.get("panoptes_sync", {k: v for k, v in data.items() if not isinstance(v, dict)})
-    values = {}
-    for name, value in table.items():
-        if name not in hints:
+    tables = {name: value for name, value in data.items() if isinstance(value, dict)}
+    loose = {name: value for name, value in data.items() if not isinstance(value, dict)}
+    for name in tables:
+        if name not in CONFIG_TABLES:
             raise ConfigError(
-                f"unknown setting {name!r} in {path}; known settings: {setting_names()}"
+                f"unknown table [{name}] in {path}{_closest(name, CONFIG_TABLES, '[{}]')}; "
+                f"tables: {', '.join(f'[{t}]' for t in CONFIG_TABLES)}"
             )
-        if name in SECRET_SETTINGS:
+    if loose and "panoptes_sync" in tables:
+        raise ConfigError(
+            f"settings {sorted(loose)} in {path} sit outside any table; move them under "
+            "[panoptes_sync] or [prioritiser]"
+        )
+    if loose:
+        tables["panoptes_sync"] = loose
+    return tables
+
+
+def resolve_settings(
+    settings_class: type[T],
+    table: Mapping[str, Any],
+    where: str,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: frozenset[str] = frozenset(),
+) -> T:
+    """One settings dataclass from a config table, ``ZOO_*`` variables and overrides, in that order.
+
+    An empty environment variable counts as unset. Each value is converted to its field's type,
+    then checked against the field's ``choices`` or range metadata.
+
+    Args:
+        settings_class: a frozen dataclass built with this module's ``setting`` fields.
+        table: the config file's values for this dataclass (from `read_config_file`).
+        where: names the table in messages (``"zoo.toml [prioritiser]"``).
+        env: the environment (``os.environ`` at entry points).
+        overrides: command-line values; ``None`` means not given.
+        secrets: fields settable only from the environment.
+
+    Returns:
+        The dataclass instance.
+
+    Raises:
+        ConfigError: naming the setting, where its value came from and what is allowed (or the
+            closest valid name for an unknown one).
+    """
+    fields = {f.name: f for f in dataclasses.fields(settings_class)}
+    hints = typing.get_type_hints(settings_class)
+
+    def checked(name: str, value: Any, source: str, from_env: bool = False) -> Any:
+        if name not in fields:
             raise ConfigError(
-                f"{name} found in {path}; credentials come only from {ENV_PREFIX}{name.upper()}"
+                f"unknown setting {name!r} in {source}{_closest(name, fields)}; "
+                f"known settings: {sorted(fields)}"
             )
-        values[name] = convert_setting(name, value, hints[name], str(path))
-    return values
+        if name in secrets and not from_env:
+            raise ConfigError(
+                f"{name} found in {source}; credentials come only from {ENV_PREFIX}{name.upper()}"
+            )
+        converted = convert_setting(name, value, hints[name], source)
+        _check_allowed(fields[name], converted, source)
+        return converted
+
+    values = {name: checked(name, value, where) for name, value in table.items()}
+    for name in fields:
+        variable = ENV_PREFIX + name.upper()
+        raw = (env or {}).get(variable, "")
+        if raw != "":
+            values[name] = checked(name, raw, variable, from_env=True)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = checked(name, value, "the command line")
+    return settings_class(**values)
+
+
+def _closest(name: str, known: Iterable[str], shape: str = "{!r}") -> str:
+    """``"; did you mean X?"`` for the closest known name, or ``""``."""
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {shape.format(matches[0])}?" if matches else ""
+
+
+def allowed_values(metadata: Mapping[str, Any]) -> str | None:
+    """What a field's metadata allows, in words (``"1..100"``, ``">= 0"``, ``"> 0"``), or None."""
+    if metadata.get("choices"):
+        return f"one of {tuple(metadata['choices'])}"
+    low, high = metadata.get("low"), metadata.get("high")
+    low_op = ">" if metadata.get("low_open") else ">="
+    if low is not None and high is not None:
+        if metadata.get("low_open") or metadata.get("high_open"):
+            left = "(" if metadata.get("low_open") else "["
+            right = ")" if metadata.get("high_open") else "]"
+            return f"in {left}{low}, {high}{right}"
+        return f"in {low}..{high}"
+    if low is not None:
+        return f"{low_op} {low}"
+    if high is not None:
+        return f"{'<' if metadata.get('high_open') else '<='} {high}"
+    return None
+
+
+def _check_allowed(field_: dataclasses.Field, value: Any, where: str) -> None:
+    meta = field_.metadata
+    if value is None:
+        return
+    choices, low, high = meta.get("choices"), meta.get("low"), meta.get("high")
+    ok = value in choices if choices else True
+    if low is not None:
+        ok = ok and (value > low if meta.get("low_open") else value >= low)
+    if high is not None:
+        ok = ok and (value < high if meta.get("high_open") else value <= high)
+    if not ok:
+        raise ConfigError(
+            f"setting {field_.name} must be {allowed_values(meta)}, got {value!r} (from {where})"
+        )
 
 
 def _base_type(annotation: Any) -> tuple[type, bool]:
@@ -236,13 +384,6 @@ def convert_setting(name: str, value: Any, annotation: Any, where: str) -> Any:
 
 
 def _validate(settings: Settings) -> None:
-    if not 1 <= settings.page_size <= 100:
-        raise ConfigError(f"page_size must be 1..100 (Panoptes' limit), got {settings.page_size}")
-    for name in ("max_pages_per_sync", "push_batch_size", "max_requests_per_push", "max_retries"):
-        if getattr(settings, name) < 0:
-            raise ConfigError(f"{name} must be >= 0, got {getattr(settings, name)}")
-    if settings.export_chunk_size < 1:
-        raise ConfigError(f"export_chunk_size must be >= 1, got {settings.export_chunk_size}")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(
             f"log_level must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}"

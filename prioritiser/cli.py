@@ -76,8 +76,9 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="32",
-        help="encoder arithmetic; bf16-mixed is ~2x faster on GPUs and AMX CPUs",
+        default="auto",
+        help="encoder arithmetic; auto: bf16-mixed where the hardware has bf16 units (CUDA bf16, "
+        "AMX or AVX512-BF16 CPUs: ~2x faster), else 32",
     )
     parser.set_defaults(command=_score)
 
