@@ -35,7 +35,7 @@ from panoptes_sync.client import (
     credentials_from_env,
 )
 from panoptes_sync.config import SECRET_SETTINGS, Settings, load_settings
-from panoptes_sync.errors import ConfigError, PanoptesSyncError
+from panoptes_sync.errors import ConfigError, PanoptesSyncError, error_line
 from panoptes_sync.exports import aggregate_export_files
 from panoptes_sync.push import MODES, execute_push, plan_push, read_ranked_list
 from panoptes_sync.store import (
@@ -335,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings_from(args)
     except ConfigError as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(error_line(error) + "\n")
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -347,10 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command].run(args, settings)
     except ConfigError as error:
         logger.debug("usage error", exc_info=args.debug)
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(error_line(error) + "\n")
         return 2
     except PanoptesSyncError as error:
         if args.debug:
             logger.exception("command failed")
-        sys.stderr.write(f"error: {type(error).__name__}: {error}\n")
+        sys.stderr.write(error_line(error) + "\n")
         return 1

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from panoptes_sync.errors import PanoptesSyncError, error_line
 from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS, check_scoring
 from prioritiser.errors import PrioritiserError
 
@@ -203,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.command(args)
-    except (PrioritiserError, OSError, ValueError) as error:
+    except (PrioritiserError, PanoptesSyncError, OSError, ValueError) as error:
         if args.debug:
             raise
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return 1
