@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import math
 import multiprocessing
@@ -55,6 +54,7 @@ from torch import nn
 from prioritiser.active_loop import LoopSettings, score_samples
 from prioritiser.feature_heads import question_matrix, tree_nll_sum
 from prioritiser.selection import select_top_k
+from zoobot import strict_json
 from zoobot.datasets.simulated import (
     answer_probabilities,
     ask_volunteers,
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(labels, questions[q], f"Question {q} alone"))
     if args.json:
         raw = {"labels": labels.tolist(), "tree": tree, "questions": questions}
-        args.json.write_text(json.dumps(raw, indent=1))
+        args.json.write_text(strict_json.dumps(raw, indent=1))
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -48,6 +47,8 @@ from panoptes_sync.store import (
     upgrade_database,
 )
 from panoptes_sync.sync import sync_classifications
+from zoobot import strict_json
+from zoobot.logs import configure_logging
 from zoobot.schemas import Schema, get_schema
 
 __all__ = ["COMMANDS", "Command", "arg", "command", "main"]
@@ -147,7 +148,7 @@ def _require_workflow(settings: Settings) -> int:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(strict_json.dumps(value, indent=2) + "\n")
 
 
 @command(
@@ -179,7 +180,7 @@ def run_aggregate(args: argparse.Namespace, settings: Settings) -> int:
             _print_json({"out": args.out, "subjects": len(table), **report.to_dict()})
         else:
             table.to_csv(sys.stdout, index=False)
-            logger.info("aggregation report %s", json.dumps(report.to_dict()))
+            logger.info("aggregation report %s", strict_json.dumps(report.to_dict()))
         return 0
     engine = upgrade_database(settings.database_url)
     report = aggregate_store(
@@ -337,12 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         sys.stderr.write(error_line(error) + "\n")
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    configure_logging(settings.log_level)
     try:
         return COMMANDS[args.command].run(args, settings)
     except ConfigError as error:

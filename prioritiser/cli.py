@@ -12,6 +12,7 @@ from pathlib import Path
 from panoptes_sync.errors import PanoptesSyncError, error_line
 from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS, check_scoring
 from prioritiser.errors import PrioritiserError
+from zoobot.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -147,15 +148,14 @@ def _add_rollback(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import json
-
     from prioritiser.demo import DemoOptions, run_demo
+    from zoobot import strict_json
 
     options = DemoOptions(
         workdir=args.workdir, cycles=args.cycles, subjects=args.subjects, encoder=args.encoder
     )
     summary = run_demo(options)
-    print(json.dumps(summary, indent=2, default=str))
+    print(strict_json.dumps(summary, indent=2))
     return 0
 
 
@@ -197,11 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse, run one subcommand, turn known errors into a message and exit code 1."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         return args.command(args)
     except (PrioritiserError, PanoptesSyncError, OSError, ValueError) as error:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from zoobot.data import GalaxyDataset, evaluation_transform, validate_catalog
 from zoobot.finetune.base import FinetuneableZoobotAbstract
 from zoobot.finetune.tree import FinetuneableZoobotTree
+from zoobot.logs import route_lightning_logs
 from zoobot.precision import resolve_precision
 from zoobot.schemas.base import fractions_within_questions
 
@@ -259,6 +260,7 @@ def _predict_with_trainer(
         with tempfile.TemporaryDirectory() as directory:
             writer = _RankWriter(Path(directory))
             kwargs = {"logger": False, "enable_checkpointing": False, **trainer_kwargs}
+            route_lightning_logs()
             trainer = L.Trainer(callbacks=[writer], **kwargs)
             model.n_predict_samples = n_samples
             trainer.predict(model, datamodule=datamodule, return_predictions=False)

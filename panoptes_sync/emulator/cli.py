@@ -10,7 +10,8 @@ from pathlib import Path
 
 from panoptes_sync.emulator.server import EmulatorServer
 from panoptes_sync.emulator.settings import ANSWER_MODELS, EmulatorSettings, parse_fault_rule
-from panoptes_sync.errors import EmulatorConfigError, PanoptesSyncError
+from panoptes_sync.errors import EmulatorConfigError, PanoptesSyncError, error_line
+from zoobot.logs import configure_logging
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -118,14 +119,12 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 after Ctrl-C, 1 on a known error, 2 on usage errors (argparse)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(args.log_level)
     try:
         settings = settings_from_args(args)
         server = EmulatorServer(settings, host=args.host, port=args.port)
     except PanoptesSyncError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return 1
     print(server.endpoint, flush=True)
     logger.info(
