@@ -1,0 +1,51 @@
+"""Entry points log through one timestamped handler, and print each message once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S+: ")
+
+SCRIPT = textwrap.dedent(
+    """
+    import logging
+    import sys
+
+    from {module} import main
+
+    import panoptes_client  # noqa: F401  (configures logging when imported, before main runs)
+
+    assert main(sys.argv[2:]) == 0
+    from zoobot.finetune import get_trainer
+
+    get_trainer(sys.argv[1], max_epochs=1, accelerator="cpu")
+    logging.getLogger("prioritiser.check").info("after the trainer")
+    """
+)
+
+
+@pytest.mark.parametrize("module", ["prioritiser.cli", "panoptes_sync.cli"])
+def test_one_timestamped_line_per_message(tmp_path: Path, module: str) -> None:
+    url = f"sqlite:///{tmp_path / 'zoo.sqlite3'}"
+    config = tmp_path / "zoo.toml"
+    config.write_text(f'[panoptes_sync]\ndatabase_url = "{url}"\n')
+    argv = ["status", "--config", str(config)]
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(module=module), str(tmp_path / "run"), *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if "GPU available" in line] != []
+    assert len([line for line in lines if "GPU available" in line]) == 1, result.stderr
+    assert len([line for line in lines if "after the trainer" in line]) == 1, result.stderr
+    assert "Tip:" not in result.stderr
+    assert all(TIMESTAMPED.match(line) for line in lines), result.stderr
