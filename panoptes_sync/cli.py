@@ -37,6 +37,7 @@ from panoptes_sync.config import SECRET_SETTINGS, Settings, load_settings
 from panoptes_sync.errors import ConfigError, PanoptesSyncError, error_line
 from panoptes_sync.exports import aggregate_export_files
 from panoptes_sync.push import MODES, execute_push, plan_push, read_ranked_list
+from panoptes_sync.settings_resolver import allowed_values
 from panoptes_sync.store import (
     AggregationState,
     Base,
@@ -100,7 +101,9 @@ def _settings_parser() -> argparse.ArgumentParser:
         flag = "--" + setting.name.replace("_", "-")
         base = [t for t in typing.get_args(hints[setting.name]) if t is not type(None)]
         kind = base[0] if base else hints[setting.name]
-        help_text = f"{setting.metadata['help']} [env ZOO_{setting.name.upper()}]"
+        allowed = allowed_values(setting.metadata)
+        shown = f" Allowed: {allowed}." if allowed else ""
+        help_text = f"{setting.metadata['help']}{shown} [env ZOO_{setting.name.upper()}]"
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
         else:

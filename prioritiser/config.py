@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from panoptes_sync.config import Settings as SyncSettings
-from panoptes_sync.config import (
+from panoptes_sync.config import load_settings as load_sync_settings
+from panoptes_sync.errors import ConfigError as SyncConfigError
+from panoptes_sync.settings_resolver import (
     describe_dataclass,
     read_config_file,
     resolve_settings,
     setting,
 )
-from panoptes_sync.config import load_settings as load_sync_settings
-from panoptes_sync.errors import ConfigError as SyncConfigError
 from prioritiser.errors import ConfigError
 from zoobot.precision import PRECISIONS
 
