@@ -22,6 +22,7 @@ from panoptes_sync.settings_resolver import (
     resolve_settings,
     setting,
 )
+from zoobot.logs import LOG_LEVELS
 
 __all__ = [
     "ENV_PREFIX",
@@ -143,7 +144,7 @@ def load_settings(
 
 
 def _validate(settings: Settings) -> None:
-    if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    if settings.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(
             f"log_level must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}"
         )

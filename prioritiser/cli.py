@@ -12,7 +12,7 @@ from pathlib import Path
 from panoptes_sync.errors import PanoptesSyncError, error_line
 from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS, check_scoring
 from prioritiser.errors import PrioritiserError
-from zoobot.logs import configure_logging
+from zoobot.logs import LOG_LEVELS, configure_logging
 
 __all__ = ["main"]
 
@@ -186,7 +186,13 @@ REGISTRATIONS: list[Callable[[argparse._SubParsersAction], None]] = [
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="python -m prioritiser", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("ZOO_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=os.environ.get("ZOO_LOG_LEVEL") or "INFO",
+        help="logging level on stderr (also ZOO_LOG_LEVEL)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="name", required=True)
     for register in REGISTRATIONS:

@@ -49,3 +49,15 @@ def test_one_timestamped_line_per_message(tmp_path: Path, module: str) -> None:
     assert len([line for line in lines if "after the trainer" in line]) == 1, result.stderr
     assert "Tip:" not in result.stderr
     assert all(TIMESTAMPED.match(line) for line in lines), result.stderr
+
+
+@pytest.mark.parametrize("module", ["prioritiser", "panoptes_sync.emulator"])
+def test_an_unknown_log_level_is_a_usage_error(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--log-level", "LOUD", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "invalid choice: 'LOUD'" in result.stderr

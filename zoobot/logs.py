@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import sys
 
-__all__ = ["LOG_FORMAT", "configure_logging", "route_lightning_logs"]
+__all__ = ["LOG_FORMAT", "LOG_LEVELS", "configure_logging", "route_lightning_logs"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """Every entry point's log line: time, level, logger, message."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""Level names an entry point's ``--log-level`` accepts (any case)."""
 
 _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning")
 _ADVERTISING = "💡 Tip:"

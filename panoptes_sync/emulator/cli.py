@@ -13,7 +13,7 @@ from pathlib import Path
 from panoptes_sync.emulator.server import EmulatorServer
 from panoptes_sync.emulator.settings import ANSWER_MODELS, EmulatorSettings, parse_fault_rule
 from panoptes_sync.errors import EmulatorConfigError, PanoptesSyncError, error_line
-from zoobot.logs import configure_logging
+from zoobot.logs import LOG_LEVELS, configure_logging
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -94,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
             "classifications:expire:0.5; repeatable"
         ),
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (stderr)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="INFO",
+        help="logging level (stderr)",
+    )
     return parser
 
 
