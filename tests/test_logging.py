@@ -61,3 +61,28 @@ def test_an_unknown_log_level_is_a_usage_error(module: str) -> None:
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "invalid choice: 'LOUD'" in result.stderr
+
+
+def test_configure_logging_replaces_earlier_handlers_and_follows_stderr(capsys) -> None:
+    import io
+    import logging
+
+    from zoobot.logs import configure_logging
+
+    root = logging.getLogger()
+    saved, saved_level = list(root.handlers), root.level
+    try:
+        earlier = io.StringIO()
+        root.addHandler(logging.StreamHandler(earlier))
+        configure_logging("info")
+        assert len(root.handlers) == 1
+        logging.getLogger("prioritiser.check").info("to the current stderr")
+        err = capsys.readouterr().err
+        assert TIMESTAMPED.match(err) and "to the current stderr" in err
+        assert earlier.getvalue() == ""
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved:
+            root.addHandler(handler)
+        root.setLevel(saved_level)

@@ -31,6 +31,23 @@ class _DropAdvertising(logging.Filter):
         return not str(record.msg).startswith(_ADVERTISING)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests and daemons replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(_DropAdvertising())
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    @property
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def configure_logging(level: str | int = "INFO") -> None:
     """One stderr handler with timestamps on the root logger, replacing any earlier set-up.
 
@@ -40,11 +57,12 @@ def configure_logging(level: str | int = "INFO") -> None:
     Raises:
         ValueError: for an unknown level name.
     """
-    if isinstance(level, str):
-        level = level.upper()
-    logging.basicConfig(level=level, stream=sys.stderr, format=LOG_FORMAT, force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropAdvertising())
+    root = logging.getLogger()
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.addHandler(_StderrHandler())
     route_lightning_logs()
 
 
