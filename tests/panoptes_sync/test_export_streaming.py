@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panoptes_sync.annotations import AnswerMapping, read_workflows_csv
+from panoptes_sync.aggregate import _SeenIds, aggregate_export_files
 from panoptes_sync.counting import VoteCounter, count_votes, extract_votes
-from panoptes_sync.exports import _SeenIds, aggregate_export_files
-from panoptes_sync.prefetch import prefetch
+from panoptes_sync.exports import prefetch
+from panoptes_sync.workflow_versions import AnswerMapping, read_workflows_csv
 from tests.panoptes_sync.synthetic import WORKFLOW_ID, generate, write_export, write_workflows
 
 
