@@ -171,13 +171,9 @@ def load_workflow_versions(session: Session, workflow_id: int) -> list[WorkflowV
     )
     return [
         WorkflowVersionTasks(
-            row.workflow_id,
-            row.major,
-            row.minor,
-            inject_strings(row.tasks, row.strings),
-            row.first_task,
+            r.workflow_id, r.major, r.minor, inject_strings(r.tasks, r.strings), r.first_task
         )
-        for row in rows
+        for r in rows
     ]
 
 
@@ -394,15 +390,10 @@ def aggregate_export_files(
     if report.quarantined:
         logger.warning(
             "export rows quarantined file=%s rows=%d lines=%s",
-            classifications_csv,
-            report.quarantined,
-            report.quarantined_lines,
+            *(classifications_csv, report.quarantined, report.quarantined_lines),
         )
     logger.info(
         "export aggregated file=%s classifications=%d votes=%d problems=%s",
-        classifications_csv,
-        report.classifications,
-        report.votes,
-        report.problems,
+        *(classifications_csv, report.classifications, report.votes, report.problems),
     )
     return counter.table(schema), report

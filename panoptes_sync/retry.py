@@ -119,6 +119,7 @@ def _is_idempotent(method: str, url: str) -> bool:
 
 
 def error_message(response: requests.Response) -> str:
+    """The error text of a failed response: its JSON ``errors`` or ``error``, else its body."""
     try:
         payload = response.json()
     except ValueError:
