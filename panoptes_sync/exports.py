@@ -104,7 +104,9 @@ class _LineCounter:
         self.extra_lines = 0
         self.rejected: dict[int, tuple[str, str]] = {}
 
-    def window(self, newlines: np.ndarray, final: bool = False) -> tuple[np.ndarray, list]:
+    def window(
+        self, newlines: np.ndarray, final: bool = False
+    ) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
         """Lines of the next ``len(newlines)`` readable records; rejected ones passed on the way.
 
         Returns:
@@ -215,20 +217,20 @@ def read_export(
         counter.rejected[int(row.number)] = (row.text or "", reason)
         return "skip"
 
-    reader = pa_csv.open_csv(
-        path,
-        read_options=pa_csv.ReadOptions(block_size=block_size, use_threads=False),
-        parse_options=pa_csv.ParseOptions(
-            newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=list(columns),
-            column_types=columns,
-            strings_can_be_null=False,
-            check_utf8=False,
-        ),
-    )
     try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=block_size, use_threads=False),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=list(columns),
+                column_types=columns,
+                strings_can_be_null=False,
+                check_utf8=False,
+            ),
+        )
         for rows in reader:
             spans = _newlines(rows) if newlines_in_values else np.zeros(rows.num_rows, np.int64)
             lines, rejected = counter.window(spans)
