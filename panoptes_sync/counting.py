@@ -85,10 +85,10 @@ class AggregationReport:
         kept.extend(i for i in ids if i not in kept and len(kept) < MAX_EXAMPLES)
 
     def add_quarantined(self, lines: Sequence[int] | np.ndarray) -> None:
-        """Count quarantined rows, keeping the first line numbers (call in file order)."""
+        """Count quarantined rows, keeping the first `MAX_EXAMPLES` line numbers of the file."""
         self.quarantined += len(lines)
-        room = MAX_EXAMPLES - len(self.quarantined_lines)
-        self.quarantined_lines.extend(int(line) for line in list(lines)[: max(room, 0)])
+        kept = sorted({*self.quarantined_lines, *(int(line) for line in lines)})
+        self.quarantined_lines = kept[:MAX_EXAMPLES]
 
     def merge(self, other: AggregationReport) -> None:
         """Add another report's counts and examples to this one."""
@@ -97,9 +97,8 @@ class AggregationReport:
         self.filtered += other.filtered
         for kind, count in other.issues.items():
             self.add_issue(kind, other.examples.get(kind, []), count)
-        self.quarantined += other.quarantined
-        room = MAX_EXAMPLES - len(self.quarantined_lines)
-        self.quarantined_lines.extend(other.quarantined_lines[: max(room, 0)])
+        self.add_quarantined(other.quarantined_lines)
+        self.quarantined += other.quarantined - len(other.quarantined_lines)
 
     @property
     def problems(self) -> dict[str, int]:

@@ -87,6 +87,21 @@ def test_structural_rows_quarantined_with_lines(tmp_path: Path, rows: list[dict[
     assert report.quarantined_lines == [6, 9, 62, 63]
 
 
+def test_first_quarantined_lines_kept_in_file_order(
+    tmp_path: Path, rows: list[dict[str, str]]
+) -> None:
+    """A short row in mid-file is reported with the rows around it, in line order."""
+    for number in (2, 40, 41, 42, 50):
+        rows[number]["subject_ids"] = "none"
+    export = write_export(tmp_path / "e.csv", rows)
+    raw = export.read_bytes().split(b"\r\n")
+    raw.insert(9, b"5,short")  # becomes line 10
+    export.write_bytes(b"\r\n".join(raw))
+    _, report = aggregate_export_files(export, write_workflows(tmp_path / "w.csv"), WORKFLOW_ID)
+    assert report.quarantined == 6
+    assert report.quarantined_lines == [4, 10, 43, 44, 45]
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = upgrade_database(database_url)
