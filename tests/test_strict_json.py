@@ -39,3 +39,19 @@ def test_non_finite_numbers_become_null():
         "int": 3,
         "nested": [{"x": 2.5}],
     }
+
+
+def test_the_store_writes_strict_json(tmp_path):
+    from sqlalchemy import text
+
+    from panoptes_sync.store import create_engine_for_url, session_scope
+    from prioritiser.records import Cycle, create_tables
+
+    engine = create_engine_for_url(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    create_tables(engine)
+    with session_scope(engine) as session:
+        session.add(Cycle(kind="retrain", metrics={"loss": math.nan, "n": 3}, counts={"a": 1}))
+    with engine.connect() as connection:
+        raw = connection.execute(text("SELECT metrics, counts FROM prioritiser_cycles")).one()
+    assert _strict_loads(raw[0]) == {"loss": None, "n": 3}
+    assert raw[1] == '{"a":1}'

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from panoptes_sync.errors import StoreError
+from zoobot import strict_json
 
 __all__ = [
     "create_engine_for_url",
@@ -36,8 +37,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def _compact_json(value: Any) -> str:
     # Compact separators keep stored annotations in the exact shape Panoptes exports use,
-    # which lets aggregation take its vectorised fast path.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # which lets aggregation take its vectorised fast path. Strict JSON (PostgreSQL refuses NaN):
+    # the rare value with a non-finite number is written again with nulls in its place.
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return strict_json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def redact_url(url: str) -> str:
