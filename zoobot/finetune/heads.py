@@ -44,7 +44,11 @@ class LinearHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """[batch, in_features] -> [batch, out_features]; dropout follows the module's mode."""
-        return self.linear(self.dropout(self.body(features)))
+        return self.output(self.linear(self.dropout(self.body(features))))
+
+    def output(self, logits: torch.Tensor) -> torch.Tensor:
+        """The head's output from the last linear layer's: unchanged here."""
+        return logits
 
     def sample(self, features: torch.Tensor) -> torch.Tensor:
         """One MC-dropout pass whose masks every row shares: one draw of the head's function.
@@ -64,21 +68,15 @@ class LinearHead(nn.Module):
             input_dropout, linear, activation = self.body
             hidden = activation(linear(hidden * _shared_mask(hidden, input_dropout.p)))
         hidden = hidden * _shared_mask(hidden, self.dropout.p)
-        return self.linear(hidden)
+        return self.output(self.linear(hidden))
 
 
 class DirichletHead(LinearHead):
     """Dirichlet concentrations ``1 + 100 * sigmoid(z)``, each in (1, 101)."""
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return _concentrations(super().forward(features))
-
-    def sample(self, features: torch.Tensor) -> torch.Tensor:
-        return _concentrations(super().sample(features))
-
-
-def _concentrations(logits: torch.Tensor) -> torch.Tensor:
-    return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(logits)
+    def output(self, logits: torch.Tensor) -> torch.Tensor:
+        """Concentrations in (1, 101) from the linear layer's logits."""
+        return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(logits)
 
 
 def _shared_mask(rows: torch.Tensor, probability: float) -> torch.Tensor:
