@@ -73,7 +73,7 @@ MINIBATCH = 64
 
 
 class StageModel(nn.Module):
-    """The encoder's last stages (pretrained), its head norm, dropout and a Dirichlet head."""
+    """The encoder's last stages (pretrained), its head norm and zoobot's Dirichlet head."""
 
     def __init__(self, encoder: nn.Module, n_trainable: int, n_answers: int, dropout: float):
         super().__init__()

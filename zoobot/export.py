@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoobot.errors import ZoobotError
+from zoobot.errors import ExportError
 from zoobot.finetune import (
     FinetuneableZoobotAbstract,
     FinetuneableZoobotClassifier,
@@ -41,7 +41,7 @@ from zoobot.finetune import (
     FinetuneableZoobotTree,
 )
 
-__all__ = ["TASKS", "ExportError", "export_onnx", "sample_exported_head"]
+__all__ = ["TASKS", "export_onnx", "sample_exported_head"]
 
 TASKS: dict[str, type[FinetuneableZoobotAbstract]] = {
     "tree": FinetuneableZoobotTree,
@@ -49,10 +49,6 @@ TASKS: dict[str, type[FinetuneableZoobotAbstract]] = {
     "regressor": FinetuneableZoobotRegressor,
 }
 """Task name -> the finetuned model class whose checkpoints ``--task`` loads."""
-
-
-class ExportError(ZoobotError, ValueError):
-    """A model cannot be exported as asked, or an exported file is not one this module wrote."""
 
 
 class _Whole(nn.Module):

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from zoobot.__main__ import main
-from zoobot.export import ExportError, export_onnx, sample_exported_head
-from zoobot.finetune import FinetuneableZoobotTree
+from zoobot.errors import ExportError
+from zoobot.export import export_onnx, sample_exported_head
+from zoobot.finetune import FinetuneableZoobotClassifier, FinetuneableZoobotTree
+from zoobot.finetune.heads import DirichletHead
 from zoobot.schemas import decals_dr5_schema
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra is not installed")
@@ -88,6 +90,25 @@ def test_an_output_path_without_onnx_suffix_is_refused(exported, tmp_path):
     _, model = exported
     with pytest.raises(ExportError, match="must end in .onnx"):
         export_onnx(model, tmp_path / "model.pt")
+
+
+def test_a_head_with_a_hidden_layer_is_refused(tmp_path):
+    model = FinetuneableZoobotTree(schema=decals_dr5_schema, name="test_resnet", image_size=SIZE)
+    model.head = DirichletHead(model.encoder.num_features, 34, hidden=8)
+    with pytest.raises(ExportError, match="has a hidden layer"):
+        export_onnx(model, tmp_path / "model.onnx")
+
+
+def test_a_classifier_exports_its_class_probabilities(tmp_path):
+    torch.manual_seed(1)
+    model = FinetuneableZoobotClassifier(name="test_resnet", num_classes=3, image_size=SIZE).eval()
+    paths = export_onnx(model, tmp_path / "classifier.onnx", task="classifier")
+    images = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        expected = model.predictions(model(images)).numpy()
+    got = _run(paths["model"], images=images)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_an_unknown_command_prints_usage_and_exits_2(capsys):
