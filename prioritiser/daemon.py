@@ -28,12 +28,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from panoptes_sync.client import (
-    ResilientPanoptes,
-    RetryPolicy,
-    connect_panoptes,
-    credentials_from_env,
-)
+from panoptes_sync.client import ResilientPanoptes, connect_panoptes, credentials_from_env
+from panoptes_sync.retry import RetryPolicy
 from panoptes_sync.store import create_engine_for_url, upgrade_database
 from prioritiser.config import DaemonConfig
 from prioritiser.cycle import (

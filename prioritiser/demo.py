@@ -9,7 +9,6 @@ pushed (prioritised) galaxies are classified first.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from prioritiser.daemon import Daemon
 from prioritiser.errors import PrioritiserError
 from prioritiser.report import write_report
 from prioritiser.store import cycle_rows, selected_predictions, version_rows
+from zoobot import strict_json
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -170,5 +170,5 @@ def run_demo(options: DemoOptions) -> dict:
         "model_versions": versions.to_dict(orient="records"),
         "pushed": int(sum(c.get("pushed", 0) for c in retrains["counts"])),
     }
-    (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (workdir / "summary.json").write_text(strict_json.dumps(summary, indent=2))
     return summary
