@@ -8,6 +8,7 @@ Hierarchy::
     ├── ImageLoadError(OSError)            images are missing or unreadable (names every file)
     ├── EncoderNotFoundError(LookupError)  an encoder name or checkpoint cannot be resolved
     ├── CheckpointNotFoundError(FileNotFoundError)
+    ├── UnsafeCheckpointError(ValueError)  a checkpoint holds objects outside the allow-list
     └── HubUnavailableError(ConnectionError)  hf_hub weights requested while offline
 
     ZoobotWarning(UserWarning)
@@ -22,6 +23,7 @@ __all__ = [
     "HubUnavailableError",
     "ImageLoadError",
     "SchemaError",
+    "UnsafeCheckpointError",
     "ZoobotError",
     "ZoobotWarning",
 ]
@@ -61,6 +63,10 @@ class EncoderNotFoundError(ZoobotError, LookupError):
 
 class CheckpointNotFoundError(ZoobotError, FileNotFoundError):
     """A checkpoint path does not exist."""
+
+
+class UnsafeCheckpointError(ZoobotError, ValueError):
+    """A checkpoint holds objects outside the allow-list; it was not unpickled."""
 
 
 class HubUnavailableError(ZoobotError, ConnectionError):
