@@ -43,12 +43,13 @@ def list_zoobot2_schemas() -> list[str]:
 def schema_from_zoobot2(
     question_answer_pairs: Mapping[str, Sequence[str]],
     dependencies: Mapping[str, str | None],
-    name: str = "zoobot2_custom",
+    name: str | None = None,
 ) -> Schema:
     """Build a :class:`Schema` from Zoobot 2.x's ``(question_answer_pairs, dependencies)``.
 
     Zoobot's dependency maps may list questions the tree does not have (its ``*_ortho`` trees
-    share one map); those entries are dropped.
+    share one map); those entries are dropped. Without a ``name``, a tree equal to one Zoobot
+    ships takes that schema's name (so checkpoints store just the name), else ``zoobot2_custom``.
 
     Raises:
         SchemaError: an answer is not written as a ``_suffix``, or the tree is inconsistent.
@@ -60,7 +61,22 @@ def schema_from_zoobot2(
             raise SchemaError(f"Zoobot 2.x answers are '_suffix'es; {question!r} has {bad}")
         pairs[question] = [answer[1:] for answer in answers]
     used = {question: dependencies.get(question) for question in pairs}
+    if name is None:
+        name = _shipped_name(question_answer_pairs, used)
     return Schema.from_pairs(name, pairs, used)
+
+
+def _shipped_name(
+    question_answer_pairs: Mapping[str, Sequence[str]], dependencies: Mapping[str, str | None]
+) -> str:
+    plain = {question: list(answers) for question, answers in question_answer_pairs.items()}
+    for name, description in _descriptions().items():
+        if description["question_answer_pairs"] == plain and all(
+            description["dependencies"].get(question) == parent
+            for question, parent in dependencies.items()
+        ):
+            return name
+    return "zoobot2_custom"
 
 
 def zoobot2_pairs(schema: Schema) -> tuple[dict[str, list[str]], dict[str, str | None]]:
@@ -69,7 +85,6 @@ def zoobot2_pairs(schema: Schema) -> tuple[dict[str, list[str]], dict[str, str |
     return pairs, {q.name: schema.dependencies.get(q.name) for q in schema.questions}
 
 
-@cache
 def zoobot2_schema(name: str) -> Schema:
     """One of Zoobot 2.9's schemas by name (``decals_dr5_ortho``, ``desi``, ``gz_rings``, ...).
 
@@ -79,6 +94,11 @@ def zoobot2_schema(name: str) -> Schema:
     name = name.removesuffix("_schema")
     if name not in _descriptions():
         raise KeyError(f"no Zoobot 2.9 schema {name!r}; choose one of {list_zoobot2_schemas()}")
+    return _built(name)
+
+
+@cache
+def _built(name: str) -> Schema:
     description = _descriptions()[name]
     return schema_from_zoobot2(
         description["question_answer_pairs"], description["dependencies"], name=name

@@ -28,6 +28,7 @@ __all__ = ["hub_architecture", "load_pretrained_zoobot", "translate_kwargs", "up
 logger = logging.getLogger(__name__)
 
 HUB_PREFIX = "hf_hub:"
+ZOOBOT_ENCODER_PREFIX = "zoobot-encoder-"
 _TRAINING_MODES = {"full": -1, "head_only": 0}
 _LOSSES = {
     "mse": "mse",
@@ -135,30 +136,38 @@ def _translate_schema(out: dict[str, Any]) -> None:
     if pairs is not None:
         out["schema"] = schema_from_zoobot2(pairs, dependencies or {})
     schema = out.get("schema")
-    if output_dim is not None and isinstance(schema, Schema):
-        if len(schema.label_cols) != output_dim:
+    if isinstance(schema, Schema):
+        if output_dim is not None and len(schema.label_cols) != output_dim:
             raise ValueError(
                 f"output_dim={output_dim} but the schema has {len(schema.label_cols)} answers"
             )
+        out["schema"] = plain_schema(schema)  # plain data in hyper-parameters, for every logger
 
 
 def hub_architecture(name: str | None) -> str | None:
-    """The timm architecture of an ``hf_hub:`` encoder, read offline from the hub cache (or None).
+    """The timm architecture of an ``hf_hub:`` encoder, found offline (or None).
+
+    From the cached ``config.json`` when the hub cache has it, else from Zoobot's repository
+    naming, ``zoobot-encoder-<timm architecture>``.
 
     Args:
         name: e.g. ``hf_hub:mwalmsley/zoobot-encoder-convnext_nano``.
 
     Returns:
-        The ``architecture`` in the cached ``config.json``, or None when not cached.
+        The architecture, or None when neither source gives one.
     """
     if not name or not name.startswith(HUB_PREFIX):
         return None
+    import timm
     from huggingface_hub import try_to_load_from_cache
 
-    path = try_to_load_from_cache(name.removeprefix(HUB_PREFIX), "config.json")
-    if not isinstance(path, str):
-        return None
-    return json.loads(Path(path).read_text()).get("architecture")
+    repo_id = name.removeprefix(HUB_PREFIX)
+    path = try_to_load_from_cache(repo_id, "config.json")
+    if isinstance(path, str):
+        return json.loads(Path(path).read_text()).get("architecture")
+    suffix = repo_id.rsplit("/", 1)[-1].removeprefix(ZOOBOT_ENCODER_PREFIX)
+    named = repo_id.rsplit("/", 1)[-1].startswith(ZOOBOT_ENCODER_PREFIX)
+    return suffix if named and suffix in timm.list_models() else None
 
 
 def _checkpoint_architecture(path: str | Path) -> str:
@@ -219,7 +228,5 @@ def upgrade_checkpoint(
                 f"this {cls.__name__} checkpoint was made with an in-memory encoder and records "
                 "no architecture; pass encoder= (as Zoobot 2.x needs) or name=<timm architecture>"
             )
-    if isinstance(hparams.get("schema"), Schema):
-        hparams["schema"] = plain_schema(hparams["schema"])
     checkpoint["hyper_parameters"] = hparams
     return checkpoint
