@@ -56,9 +56,7 @@ ZOOBOT2_SCHEMA_GLOBALS = [
 ]
 
 
-def load_checkpoint(
-    source: str | Path | IO[bytes], map_location: Any = "cpu"
-) -> dict[str, Any]:
+def load_checkpoint(source: str | Path | IO[bytes], map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint (Lightning ``.ckpt`` or a ``torch.save`` file) without running its code.
 
     Args:

@@ -90,16 +90,27 @@ def test_missing_and_non_checkpoint_files(tmp_path: Path) -> None:
         load_checkpoint(tensor)
 
 
-def test_score_cli_refuses_a_crafted_checkpoint(
-    crafted: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_score_cli_refuses_a_crafted_checkpoint(crafted: tuple[Path, Path], tmp_path: Path) -> None:
     path, marker = crafted
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("id_str,file_loc\ng0,missing.png\n")
     result = subprocess.run(
-        [sys.executable, "-m", "prioritiser", "score", "--checkpoint", str(path),
-         "--catalog", str(catalog), "--out", str(tmp_path / "ranked.csv")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "prioritiser",
+            "score",
+            "--checkpoint",
+            str(path),
+            "--catalog",
+            str(catalog),
+            "--out",
+            str(tmp_path / "ranked.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode != 0

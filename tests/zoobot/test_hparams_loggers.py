@@ -1,4 +1,4 @@
-"""Hyper-parameters are plain data that every Lightning logger takes, omegaconf importable or not."""
+"""Hyper-parameters are plain data that every Lightning logger takes, with omegaconf or not."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ CUSTOM = Schema.from_pairs("custom", {"ring": ["yes", "no"]}, {"ring": None})
 def _rows(n_answers: int) -> list[dict[str, torch.Tensor]]:
     generator = torch.Generator().manual_seed(0)
     return [
-        {"image": torch.rand(3, 32, 32, generator=generator), "label": torch.full((n_answers,), 2.0)}
+        {
+            "image": torch.rand(3, 32, 32, generator=generator),
+            "label": torch.full((n_answers,), 2.0),
+        }
         for _ in range(4)
     ]
 
@@ -29,8 +32,13 @@ def _rows(n_answers: int) -> list[dict[str, torch.Tensor]]:
 def _fit(model: FinetuneableZoobotTree, save_dir: Path, **kwargs) -> str:
     rows = _rows(len(model.schema.label_cols))
     trainer = get_trainer(
-        save_dir, max_epochs=1, accelerator="cpu", limit_train_batches=2, limit_val_batches=1,
-        enable_progress_bar=False, **kwargs,
+        save_dir,
+        max_epochs=1,
+        accelerator="cpu",
+        limit_train_batches=2,
+        limit_val_batches=1,
+        enable_progress_bar=False,
+        **kwargs,
     )
     trainer.fit(model, DataLoader(rows, batch_size=2), DataLoader(rows, batch_size=2))
     return trainer.checkpoint_callback.best_model_path
@@ -45,7 +53,9 @@ def test_tree_trains_with_the_default_logger_while_omegaconf_is_importable(
 
     model = FinetuneableZoobotTree(schema=schema, name="test_efficientnet", image_size=32)
     path = _fit(model, tmp_path)
-    assert model.hparams_initial["schema"] == ("rings" if schema.name == "rings" else schema.to_dict())
+    assert model.hparams_initial["schema"] == (
+        "rings" if schema.name == "rings" else schema.to_dict()
+    )
     reloaded = FinetuneableZoobotTree.load_from_checkpoint(path)
     assert reloaded.schema == schema
     hparams_yaml = (tmp_path / "logs" / "version_0" / "hparams.yaml").read_text()

@@ -12,8 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tests.zoobot.conftest import write_tiny_images
-from tests.zoobot.zoobot2_fixtures import ARCHITECTURE, FIXTURES, HUB_NAME, hub_cache  # noqa: F401
-from tests.zoobot.zoobot2_fixtures import zoobot29_outputs  # noqa: F401
+from tests.zoobot.zoobot2_fixtures import ARCHITECTURE, FIXTURES, HUB_NAME
 from zoobot import finetune as project
 from zoobot.data import CatalogDataModule
 from zoobot.pytorch.estimators import define_model
@@ -85,9 +84,12 @@ def test_zoobot29_arguments_are_translated(hub_cache: Path) -> None:
     assert model(torch.rand(3, 3, 32, 32)).shape == (3,)
     assert translate_kwargs({"greyscale": True})["channels"] == 1
     assert translate_kwargs({"timm_kwargs": {"in_chans": 1}})["channels"] == 1
-    assert finetune.FinetuneableZoobotRegressor(
-        name=HUB_NAME, loss="mean_squared_error"
-    ).hparams["loss"] == "mse"
+    assert (
+        finetune.FinetuneableZoobotRegressor(name=HUB_NAME, loss="mean_squared_error").hparams[
+            "loss"
+        ]
+        == "mse"
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,8 +112,13 @@ def test_galaxy_datasets_batches_train_and_reload(tmp_path: Path, hub_cache: Pat
     """{"image", "id_str", <label columns>} batches, as galaxy-datasets' CatalogDataModule makes."""
     schema = schemas.Schema({"ring": ["_yes", "_no"]}, {"ring": None})
     rows = [
-        {"image": torch.rand(3, 32, 32), "id_str": f"g{i}", "ring": i % 2,
-         "ring_yes": float(i % 3), "ring_no": 2.0}
+        {
+            "image": torch.rand(3, 32, 32),
+            "id_str": f"g{i}",
+            "ring": i % 2,
+            "ring_yes": float(i % 3),
+            "ring_no": 2.0,
+        }
         for i in range(8)
     ]
     models = [
@@ -120,8 +127,13 @@ def test_galaxy_datasets_batches_train_and_reload(tmp_path: Path, hub_cache: Pat
     ]
     for model in models:
         trainer = finetune.get_trainer(
-            tmp_path / type(model).__name__, max_epochs=1, accelerator="cpu", logger=False,
-            limit_train_batches=2, limit_val_batches=1, enable_progress_bar=False,
+            tmp_path / type(model).__name__,
+            max_epochs=1,
+            accelerator="cpu",
+            logger=False,
+            limit_train_batches=2,
+            limit_val_batches=1,
+            enable_progress_bar=False,
         )
         trainer.fit(model, DataLoader(rows, batch_size=4), DataLoader(rows, batch_size=4))
         reloaded = type(model).load_from_checkpoint(trainer.checkpoint_callback.best_model_path)

@@ -1,4 +1,4 @@
-"""Zoobot 2.9's official examples, in their 2.9 form, run on the shared rings with an offline encoder.
+"""Zoobot 2.9's official examples, in their 2.9 form, on the shared rings with an offline encoder.
 
 They use galaxy-datasets' data modules and transforms, as in Zoobot; the tests skip where
 galaxy-datasets is not installed (it is not in the dev extra: it pulls torchaudio, datasets and a
@@ -47,9 +47,18 @@ def test_example_runs_unchanged(
         "PYTHONPATH": str(REPO),
     }
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), str(shared_data / "gz_decals_rings"),
-         str(save_dir), *extra],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+        [
+            sys.executable,
+            str(EXAMPLES / script),
+            str(shared_data / "gz_decals_rings"),
+            str(save_dir),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (save_dir / output).is_file()

@@ -80,9 +80,10 @@ def list_schemas() -> list[str]:
 
 
 def get_schema(name: str) -> Schema:
-    """A built-in schema by name: the project's (``decals_dr5``, ``gz2``, ``rings``) or one of
-    Zoobot 2.9's with its column names (``decals_dr5_ortho``, ``desi``, ...; see
-    :func:`zoobot.schemas.zoobot2.list_zoobot2_schemas`).
+    """A built-in schema by name, the project's or one of Zoobot 2.9's.
+
+    The project's are ``decals_dr5``, ``gz2`` and ``rings``; Zoobot 2.9's keep its column names
+    (``decals_dr5_ortho``, ``desi``, ...; see :func:`zoobot.schemas.zoobot2.list_zoobot2_schemas`).
 
     Raises:
         KeyError: naming the schemas that exist.

@@ -94,7 +94,9 @@ def translate_kwargs(kwargs: dict[str, Any], loading: bool = False) -> dict[str,
     mode = out.pop("training_mode", None)
     if mode is not None:
         if mode not in _TRAINING_MODES:
-            raise ValueError(f"training_mode must be one of {sorted(_TRAINING_MODES)}, got {mode!r}")
+            raise ValueError(
+                f"training_mode must be one of {sorted(_TRAINING_MODES)}, got {mode!r}"
+            )
         out["n_blocks"] = _TRAINING_MODES[mode]
     _translate_channels(out)
     if "loss" in out:
@@ -176,7 +178,9 @@ def _checkpoint_architecture(path: str | Path) -> str:
     name = hparams.get("architecture") or hparams.get("architecture_name") or hparams.get("name")
     architecture = hub_architecture(name) or name
     if not architecture:
-        raise EncoderNotFoundError(f"{path} records no encoder architecture; pass name= or encoder=")
+        raise EncoderNotFoundError(
+            f"{path} records no encoder architecture; pass name= or encoder="
+        )
     return architecture
 
 

@@ -69,9 +69,11 @@ class FinetuneableZoobotRegressor(_LoadFromName, finetune.FinetuneableZoobotRegr
         super().__init__(**kwargs)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The predicted value per galaxy, ``[B]``."""
         return self.predictions(super().forward(images)).reshape(-1)
 
     def loss_per_galaxy(self, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """MSE or MAE of the predicted values (``forward``'s output) against the labels."""
         target = labels.reshape(-1).to(outputs.dtype)
         if self.hparams.loss == "mae":
             return F.l1_loss(outputs, target, reduction="none")
@@ -87,9 +89,12 @@ class FinetuneableZoobotTree(_LoadFromName, finetune.FinetuneableZoobotTree):
 
 
 class ZoobotTree(FinetuneableZoobotTree):
-    """2.9's pretraining module (``output_dim``, ``question_answer_pairs``, ``dependencies``,
-    ``architecture_name``, ``channels``, ``dropout_rate``, ...): here a whole-tree model whose
-    encoder trains fully, loading 2.9 ``ZoobotTree`` checkpoints."""
+    """2.9's pretraining module, here a whole-tree model whose encoder trains fully.
+
+    Takes 2.9's ``output_dim``, ``question_answer_pairs``, ``dependencies``,
+    ``architecture_name``, ``channels``, ``dropout_rate``, ... and loads 2.9 ``ZoobotTree``
+    checkpoints.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs = translate_kwargs(kwargs)
@@ -114,6 +119,7 @@ class LinearHead(heads.LinearHead):
         self.input_dim, self.output_dim, self.activation = input_dim, output_dim, activation
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Dropout, linear, optional activation; width-1 outputs squeezed."""
         outputs = super().forward(features)
         if self.activation is not None:
             outputs = self.activation(outputs)
@@ -128,11 +134,13 @@ class ZoobotEncoder(L.LightningModule):
         self.encoder = encoder
 
     def forward(self, images: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """The encoder's features."""
         if isinstance(images, list) and len(images) == 1:
             images = images[0]
         return self.encoder(images)
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Features of a batch (a dict with ``image``, or the images)."""
         return self(batch["image"] if isinstance(batch, dict) else batch)
 
     @classmethod

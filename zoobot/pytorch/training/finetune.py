@@ -1,5 +1,6 @@
 """Zoobot 2.x's ``zoobot.pytorch.training.finetune`` (compatibility; see :mod:`zoobot.zoobot2`)."""
 
+from zoobot.finetune.base import FinetuneableZoobotAbstract
 from zoobot.zoobot2.models import (
     FinetuneableZoobotClassifier,
     FinetuneableZoobotRegressor,
@@ -11,6 +12,7 @@ from zoobot.zoobot2.models import (
 )
 
 __all__ = [
+    "FinetuneableZoobotAbstract",
     "FinetuneableZoobotClassifier",
     "FinetuneableZoobotRegressor",
     "FinetuneableZoobotTree",
