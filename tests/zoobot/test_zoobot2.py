@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tests.zoobot.conftest import write_tiny_images
-from tests.zoobot.zoobot2_fixtures import ARCHITECTURE, FIXTURES, HUB_NAME
+from tests.zoobot.zoobot2_fixtures import ARCHITECTURE, FIXTURES, HUB_NAME, write_hub_cache
 from zoobot import finetune as project
 from zoobot.data import CatalogDataModule
 from zoobot.pytorch.estimators import define_model
@@ -50,6 +50,22 @@ def test_zoobot29_checkpoints_load_into_the_projects_own_classes(zoobot29_output
         logits = classifier.eval()(zoobot29_outputs["inputs"])
     assert torch.equal(logits, zoobot29_outputs["classifier"])
     assert classifier.hparams["label_col"] == "ring"
+
+
+def test_load_from_name_finds_the_finetuned_checkpoint_in_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zoobot29_outputs
+) -> None:
+    import huggingface_hub.constants
+
+    classifier = tmp_path / "FinetuneableZoobotClassifier.ckpt"
+    classifier.write_bytes((FIXTURES / "classifier.ckpt").read_bytes())
+    write_hub_cache(tmp_path / "hub", "mwalmsley/zoobot-finetuned-rings", extra=(classifier,))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    model = finetune.FinetuneableZoobotClassifier.load_from_name(
+        "hf_hub:mwalmsley/zoobot-finetuned-rings"
+    )
+    with torch.no_grad():
+        assert torch.equal(model.eval()(zoobot29_outputs["inputs"]), zoobot29_outputs["classifier"])
 
 
 def test_encoder_only_zoobot_tree_checkpoint(zoobot29_outputs) -> None:

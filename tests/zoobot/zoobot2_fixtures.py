@@ -15,8 +15,13 @@ HUB_NAME = "hf_hub:mwalmsley/zoobot-encoder-test_efficientnet"
 ARCHITECTURE = "test_efficientnet"
 
 
-def write_hub_cache(cache: Path, repo_id: str = HUB_NAME.removeprefix("hf_hub:")) -> None:
-    """config.json and model.safetensors of a tiny timm encoder, in the hub cache's layout."""
+def write_hub_cache(
+    cache: Path, repo_id: str = HUB_NAME.removeprefix("hf_hub:"), extra: tuple[Path, ...] = ()
+) -> None:
+    """config.json and model.safetensors of a tiny timm encoder, in the hub cache's layout.
+
+    ``extra`` files (e.g. a finetuned ``FinetuneableZoobotClassifier.ckpt``) join the snapshot.
+    """
     snapshot_id = "0" * 40
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / snapshot_id
@@ -29,6 +34,8 @@ def write_hub_cache(cache: Path, repo_id: str = HUB_NAME.removeprefix("hf_hub:")
         json.dumps({"architecture": ARCHITECTURE, "num_classes": 0})
     )
     save_file(model.state_dict(), str(snapshot / "model.safetensors"))
+    for path in extra:
+        (snapshot / path.name).write_bytes(path.read_bytes())
 
 
 @pytest.fixture
