@@ -70,6 +70,16 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(crafted: tuple[Path, Pat
     assert not marker.exists()
 
 
+def test_the_environment_cannot_switch_unpickling_back_on(
+    crafted: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, marker = crafted
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(UnsafeCheckpointError):
+        FinetuneableZoobotTree.load_from_checkpoint(path)
+    assert not marker.exists()
+
+
 def test_weights_only_false_is_refused(crafted: tuple[Path, Path]) -> None:
     path, marker = crafted
     with pytest.raises(UnsafeCheckpointError, match="weights_only=False refused"):
