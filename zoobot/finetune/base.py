@@ -222,7 +222,8 @@ class FinetuneableZoobotAbstract(L.LightningModule):
                 f"weights_only=False refused for {checkpoint_path}: checkpoints are only loaded "
                 "through the allow-listed weights_only loader"
             )
-        checkpoint = upgrade_checkpoint(load_checkpoint(checkpoint_path, map_location), cls, kwargs)
+        location = "cpu" if map_location is None else map_location  # GPU files load anywhere
+        checkpoint = upgrade_checkpoint(load_checkpoint(checkpoint_path, location), cls, kwargs)
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         buffer.seek(0)

@@ -67,7 +67,7 @@ def translate_kwargs(kwargs: dict[str, Any], loading: bool = False) -> dict[str,
     Args:
         kwargs: the arguments as a 2.x script or checkpoint gives them.
         loading: the arguments come from a checkpoint whose state dict holds the encoder, so a
-            ``zoobot_checkpoint_loc`` is not read again.
+            ``zoobot_checkpoint_loc`` is read (when it still exists) only for its architecture.
 
     Returns:
         Arguments for the project's finetuning classes.
@@ -106,8 +106,9 @@ def translate_kwargs(kwargs: dict[str, Any], loading: bool = False) -> dict[str,
     _translate_schema(out)
     checkpoint_loc = out.pop("zoobot_checkpoint_loc", None)
     if checkpoint_loc is not None and out.get("encoder") is None and out.get("name") is None:
-        if loading:
-            out["name"] = _checkpoint_architecture(checkpoint_loc)
+        if loading:  # the encoder's weights are in this checkpoint; only its architecture is
+            if Path(checkpoint_loc).is_file():
+                out["name"] = _checkpoint_architecture(checkpoint_loc)
         else:
             out["encoder"] = load_pretrained_zoobot(checkpoint_loc)
     return out
