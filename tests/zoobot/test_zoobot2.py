@@ -68,6 +68,27 @@ def test_load_from_name_finds_the_finetuned_checkpoint_in_the_hub_cache(
         assert torch.equal(model.eval()(zoobot29_outputs["inputs"]), zoobot29_outputs["classifier"])
 
 
+def test_checkpoint_of_an_in_memory_encoder_needs_it_again(
+    tmp_path: Path, zoobot29_outputs
+) -> None:
+    """2.9 records no architecture for encoder=...; like 2.9, loading asks for the encoder."""
+    import timm
+
+    from zoobot.checkpoints import load_checkpoint
+    from zoobot.errors import EncoderNotFoundError
+
+    checkpoint = load_checkpoint(FIXTURES / "classifier.ckpt")
+    checkpoint["hyper_parameters"]["name"] = None
+    path = tmp_path / "in_memory.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(EncoderNotFoundError, match="pass encoder="):
+        finetune.FinetuneableZoobotClassifier.load_from_checkpoint(path)
+    encoder = timm.create_model(ARCHITECTURE, num_classes=0)
+    model = finetune.FinetuneableZoobotClassifier.load_from_checkpoint(path, encoder=encoder)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(zoobot29_outputs["inputs"]), zoobot29_outputs["classifier"])
+
+
 def test_encoder_only_zoobot_tree_checkpoint(zoobot29_outputs) -> None:
     encoder = finetune.load_pretrained_zoobot(FIXTURES / "zoobot_tree.ckpt").eval()
     with torch.no_grad():
