@@ -9,7 +9,8 @@ Hierarchy::
     ├── EncoderNotFoundError(LookupError)  an encoder name or checkpoint cannot be resolved
     ├── CheckpointNotFoundError(FileNotFoundError)
     ├── UnsafeCheckpointError(ValueError)  a checkpoint holds objects outside the allow-list
-    └── HubUnavailableError(ConnectionError)  hf_hub weights requested while offline
+    ├── HubUnavailableError(ConnectionError)  hf_hub weights requested while offline
+    └── ExportError(ValueError)            a model cannot be exported to ONNX as asked
 
     ZoobotWarning(UserWarning)
 """
@@ -20,6 +21,7 @@ __all__ = [
     "CatalogError",
     "CheckpointNotFoundError",
     "EncoderNotFoundError",
+    "ExportError",
     "HubUnavailableError",
     "ImageLoadError",
     "SchemaError",
@@ -71,6 +73,10 @@ class UnsafeCheckpointError(ZoobotError, ValueError):
 
 class HubUnavailableError(ZoobotError, ConnectionError):
     """Weights were requested from the Hugging Face hub, which cannot be reached."""
+
+
+class ExportError(ZoobotError, ValueError):
+    """A model cannot be exported as asked, or a file is not one ``zoobot.export`` wrote."""
 
 
 class ZoobotWarning(UserWarning):

@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from zoobot.checkpoints import load_checkpoint
+from zoobot.logs import route_lightning_logs
 
 __all__ = ["RestoreBestWeights", "get_trainer"]
 
@@ -70,6 +71,7 @@ def get_trainer(
         RestoreBestWeights(),
     ]
     callbacks += trainer_kwargs.pop("callbacks", [])
+    route_lightning_logs()
     return L.Trainer(
         default_root_dir=save_dir,
         max_epochs=max_epochs,
