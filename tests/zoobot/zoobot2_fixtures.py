@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import timm
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from timm.models import save_for_hf
+
+from tests.zoobot.hub_cache import lay_out_hub_cache
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zoobot29"
 HUB_NAME = "hf_hub:mwalmsley/zoobot-encoder-test_efficientnet"
@@ -18,24 +20,17 @@ ARCHITECTURE = "test_efficientnet"
 def write_hub_cache(
     cache: Path, repo_id: str = HUB_NAME.removeprefix("hf_hub:"), extra: tuple[Path, ...] = ()
 ) -> None:
-    """config.json and model.safetensors of a tiny timm encoder, in the hub cache's layout.
+    """A tiny timm encoder in Zoobot's encoder repository layout, in a hub-shaped cache.
 
     ``extra`` files (e.g. a finetuned ``FinetuneableZoobotClassifier.ckpt``) join the snapshot.
     """
-    snapshot_id = "0" * 40
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / snapshot_id
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(snapshot_id)
+    source = cache.parent / f"source-{repo_id.replace('/', '--')}"
     torch.manual_seed(0)
-    model = timm.create_model(ARCHITECTURE, num_classes=0)
-    (snapshot / "config.json").write_text(
-        json.dumps({"architecture": ARCHITECTURE, "num_classes": 0})
+    save_for_hf(
+        timm.create_model(ARCHITECTURE, num_classes=0), str(source), safe_serialization=True
     )
-    save_file(model.state_dict(), str(snapshot / "model.safetensors"))
-    for path in extra:
-        (snapshot / path.name).write_bytes(path.read_bytes())
+    files = {path.name: path for path in (*source.iterdir(), *extra)}
+    lay_out_hub_cache(cache, repo_id, files)
 
 
 @pytest.fixture
