@@ -252,12 +252,17 @@ def test_sigterm_mid_push_keeps_the_lock_until_the_push_stops_and_nothing_is_sen
         second = subprocess.Popen(
             [*command, "--max-retrains", "1"], stderr=subprocess.PIPE, text=True
         )
-        holders = set()
+        holders = []
         while first.poll() is None:
-            holders.add(_lock_pid(database))
+            holders.append(_lock_pid(database))
             time.sleep(0.02)
         assert first.wait() == 0
-        assert holders - {None} == {first.pid}, "the lock changed hands while the first lived"
+        # The first gives the lock up (None) before it exits, once its job has stopped; another
+        # process may take it in the moment before the exit, never straight from the first.
+        owners = [
+            pid for index, pid in enumerate(holders) if index == 0 or pid != holders[index - 1]
+        ]
+        assert owners[0] == first.pid and owners[:2] in ([first.pid], [first.pid, None]), owners
         _, second_err = second.communicate(timeout=300)
         assert second.returncode in (0, 1), second_err[-2000:]
         if second.returncode == 1:
