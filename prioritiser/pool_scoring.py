@@ -1,0 +1,170 @@
+"""Scoring the pool from stored encoder features: the heads only, T MC-dropout samples x M models.
+
+With a frozen encoder (head-only finetuning) the pool's features do not change between cycles,
+so :func:`update_feature_stores` encodes only galaxies the store lacks (new subjects, or all of
+them after the encoder changed) and :func:`score_pool_features` streams the store through the
+ensemble's heads into a :class:`~prioritiser.prediction_files.PredictionWriter`. Memory stays flat
+in the pool's size except for two numbers per galaxy (id and score) kept for the ranking.
+
+Dropout masks are drawn from a generator seeded by ``seed`` and the first subject id of each
+store record batch, so a galaxy's samples do not depend on how the pool is split among workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from prioritiser.config import check_scoring
+from prioritiser.errors import PrioritiserError
+from prioritiser.prediction_files import PredictionWriter
+from prioritiser.scoring import score_posterior
+from zoobot.feature_store import FeatureStore, encode_to_store, encoder_key
+from zoobot.finetune import FinetuneableZoobotTree
+
+__all__ = ["ScoredPool", "score_pool_features", "update_feature_stores"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoredPool:
+    """What a scoring pass leaves in memory: one id and one score per pool galaxy."""
+
+    subject_ids: np.ndarray  # [n_pool] int64, in store order
+    scores: np.ndarray  # [n_pool] float32
+
+
+def _image_size(model: FinetuneableZoobotTree) -> int:
+    return int(model.hparams.get("image_size", 224))
+
+
+def update_feature_stores(
+    models: Sequence[FinetuneableZoobotTree],
+    catalog: pd.DataFrame,
+    root: str | Path,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+) -> list[FeatureStore]:
+    """One store per ensemble member (members sharing an encoder share it), filled incrementally.
+
+    Args:
+        models: the ensemble.
+        catalog: ``id_str`` and ``file_loc``; put the pool first so it is encoded first.
+        root: the feature stores' folder.
+        batch_size: images per encoder pass.
+        num_workers: decoding processes.
+        device: where to encode.
+
+    Returns:
+        The stores, one per model, in model order.
+    """
+    stores, encoded = [], 0
+    for model in models:
+        store = FeatureStore(root, encoder_key(model.encoder, _image_size(model)))
+        if all(store.key != done.key for done in stores):
+            encoded += encode_to_store(
+                model.encoder,
+                catalog,
+                store,
+                _image_size(model),
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=device,
+            )
+        stores.append(store)
+    logger.info(
+        "feature stores ready keys=%d newly_encoded=%d", len({s.key for s in stores}), encoded
+    )
+    return stores
+
+
+def _head_samples(
+    models: Sequence[FinetuneableZoobotTree],
+    features: Sequence[torch.Tensor],
+    n_samples: int,
+    seed: int,
+) -> np.ndarray:
+    """[galaxies, M x T, n_answers] concentrations from each model's head on its features."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        parts = [
+            model.sample_head(chunk, n_samples).float() for model, chunk in zip(models, features)
+        ]
+    return torch.cat(parts, dim=1).numpy()
+
+
+def score_pool_features(
+    models: Sequence[FinetuneableZoobotTree],
+    stores: Sequence[FeatureStore],
+    subject_ids: np.ndarray,
+    writer: PredictionWriter,
+    n_samples: int = 5,
+    total_votes: int = 40,
+    acquisition: str = "bald",
+    seed: int = 0,
+    question_weighting: str = "asked",
+) -> ScoredPool:
+    """Score every pool galaxy from stored features and stream its predictions into ``writer``.
+
+    Args:
+        models: the ensemble (one schema), heads used in MC-dropout mode.
+        stores: one per model (see :func:`update_feature_stores`).
+        subject_ids: the pool; every id must be in the stores.
+        writer: receives subject id, score, mutual information and vote fractions per chunk.
+        n_samples: T, MC-dropout passes per model.
+        total_votes: volunteers per galaxy if it were shown.
+        acquisition: see :func:`prioritiser.scoring.score_catalog`.
+        seed: seeds dropout and the ``random`` acquisition.
+        question_weighting: ``asked`` or ``uniform``.
+
+    Returns:
+        The pool's ids and scores in store order (rank them with a stable sort).
+
+    Raises:
+        PrioritiserError: if the stores lack pool galaxies, or models and stores disagree.
+        ConfigError: for an acquisition or weighting that cannot score (see ``check_scoring``).
+    """
+    check_scoring(acquisition, question_weighting)
+    if len(models) != len(stores) or not models:
+        raise PrioritiserError(f"{len(models)} models but {len(stores)} feature stores")
+    schema = models[0].schema
+    pool = np.unique(np.asarray(subject_ids, dtype=np.int64))
+    rng = np.random.default_rng(seed)
+    for model in models:
+        model.eval()
+    ids_out, scores_out = [], []
+    with torch.inference_mode():
+        for ids, features in stores[0].iter_chunks():
+            chunk_seed = seed * 1_000_003 + int(ids[0]) if len(ids) else seed
+            keep = np.isin(ids, pool, assume_unique=True)
+            if not keep.any():
+                continue
+            ids, features = ids[keep], features[keep]
+            per_model = [
+                torch.from_numpy(features if store.key == stores[0].key else store.load(ids))
+                for store in stores
+            ]
+            samples = _head_samples(models, per_model, n_samples, chunk_seed)
+            score, mi, fractions = score_posterior(
+                samples, schema, acquisition, total_votes, question_weighting, rng
+            )
+            writer.write(ids, score, mi, fractions)
+            ids_out.append(ids)
+            scores_out.append(np.asarray(score, dtype=np.float32))
+    scored = np.concatenate(ids_out) if ids_out else np.zeros(0, np.int64)
+    if len(scored) != len(pool):
+        lacking = np.setdiff1d(pool, scored)[:10].tolist()
+        raise PrioritiserError(
+            f"feature store {stores[0].key} lacks {len(pool) - len(scored)} pool subjects, "
+            f"e.g. {lacking}; run update_feature_stores first"
+        )
+    logger.info("scored pool from features galaxies=%d models=%d", len(scored), len(models))
+    return ScoredPool(scored, np.concatenate(scores_out))

@@ -1,0 +1,70 @@
+"""Scoring the pool from stored features equals scoring the images, and encodes only what is new."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from prioritiser.errors import PrioritiserError
+from prioritiser.pool_scoring import score_pool_features, update_feature_stores
+from prioritiser.prediction_files import PredictionWriter, read_predictions
+from prioritiser.scoring import score_catalog
+from tests.zoobot.conftest import write_tiny_images
+from zoobot.finetune import FinetuneableZoobotTree
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    paths = write_tiny_images(tmp_path_factory.mktemp("pool_images"), 12, seed=3)
+    return pd.DataFrame({"id_str": [str(50 + i) for i in range(12)], "file_loc": paths})
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    torch.manual_seed(0)
+    first = FinetuneableZoobotTree(schema="decals_dr5", name="test_resnet", image_size=32)
+    second = FinetuneableZoobotTree(schema="decals_dr5", name="test_resnet", image_size=32)
+    second.encoder.load_state_dict(first.encoder.state_dict())
+    return [first.eval(), second.eval()]
+
+
+def _score(ensemble, stores, ids, path, n_samples, seed=0):
+    with PredictionWriter(path, ensemble[0].schema) as writer:
+        return score_pool_features(ensemble, stores, ids, writer, n_samples=n_samples, seed=seed)
+
+
+def test_heads_only_scoring_equals_scoring_the_images(ensemble, catalog, tmp_path):
+    stores = update_feature_stores(ensemble, catalog, tmp_path / "features")
+    assert stores[0].key == stores[1].key and len(stores[0].subject_ids()) == 12
+    pool = catalog["id_str"].astype(int).to_numpy()[2:]
+    scored = _score(ensemble, stores, pool, tmp_path / "p.parquet", n_samples=1)
+    assert sorted(scored.subject_ids.tolist()) == sorted(pool.tolist())
+    expected = score_catalog(catalog.iloc[2:], ensemble, n_samples=1, progress=False)
+    frame = read_predictions(tmp_path / "p.parquet")
+    assert frame["id_str"].tolist() == expected["id_str"].tolist()
+    np.testing.assert_allclose(frame["score"], expected["score"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(frame["mi_bar"], expected["mi_bar"], rtol=2e-3, atol=1e-4)
+
+
+def test_dropout_samples_are_seeded_and_new_encoders_get_new_stores(ensemble, catalog, tmp_path):
+    stores = update_feature_stores(ensemble, catalog, tmp_path / "features")
+    ids = catalog["id_str"].astype(int).to_numpy()
+    first = _score(ensemble, stores, ids, tmp_path / "a.parquet", n_samples=5, seed=1)
+    again = _score(ensemble, stores, ids, tmp_path / "b.parquet", n_samples=5, seed=1)
+    other = _score(ensemble, stores, ids, tmp_path / "c.parquet", n_samples=5, seed=2)
+    np.testing.assert_array_equal(first.scores, again.scores)
+    assert not np.array_equal(first.scores, other.scores)
+    changed = FinetuneableZoobotTree(schema="decals_dr5", name="test_resnet", image_size=32)
+    stores = update_feature_stores([ensemble[0], changed], catalog, tmp_path / "features")
+    assert stores[0].key != stores[1].key and len(stores[1].subject_ids()) == 12
+    mixed = _score([ensemble[0], changed], stores, ids, tmp_path / "d.parquet", n_samples=2)
+    assert len(mixed.scores) == 12
+
+
+def test_a_pool_galaxy_missing_from_the_store_is_named(ensemble, catalog, tmp_path):
+    stores = update_feature_stores(ensemble, catalog.iloc[:3], tmp_path / "features")
+    with pytest.raises(PrioritiserError, match="lacks 1 pool subjects"):
+        _score(ensemble, stores, [50, 51, 99], tmp_path / "e.parquet", n_samples=1)
+    assert not (tmp_path / "e.parquet").exists()
