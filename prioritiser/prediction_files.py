@@ -27,6 +27,8 @@ __all__ = [
     "prediction_path",
     "prune_predictions",
     "read_predictions",
+    "read_subjects",
+    "selected_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,6 +164,72 @@ def read_predictions(
     frame.insert(0, "id_str", frame["subject_id"].astype(str))
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     return frame
+
+
+def read_subjects(path: str | Path, subject_ids: Iterable[int]) -> pd.DataFrame:
+    """The rows of the given subjects (a selected batch, say), in the order given, float32.
+
+    Raises:
+        PrioritiserError: if the file is missing or lacks one of the subjects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PrioritiserError(f"no prediction file at {path}; was it pruned by retention?")
+    wanted = [int(i) for i in subject_ids]
+    table = pq.read_table(path, filters=[("subject_id", "in", wanted)]) if wanted else None
+    frame = (
+        table.to_pandas().drop_duplicates("subject_id").set_index("subject_id")
+        if table is not None
+        else pd.DataFrame(columns=_arrow_schema_names(path)).set_index("subject_id")
+    )
+    lacking = [i for i in wanted if i not in frame.index]
+    if lacking:
+        raise PrioritiserError(f"prediction file {path} has no rows for subjects {lacking[:10]}")
+    frame = frame.loc[wanted].reset_index()
+    return frame.astype({c: np.float32 for c in frame.columns if frame[c].dtype == np.float16})
+
+
+def selected_rows(frame: pd.DataFrame, version_id: int, cycle_id: int) -> list[dict]:
+    """``prioritiser_predictions`` rows (the database's copy of the selected batch) from a frame.
+
+    Args:
+        frame: ``subject_id``, ``score``, ``rank``, ``selection``, ``mi_<question>`` and
+            ``<answer>_fraction`` per selected galaxy (see ``selected_predictions``).
+        version_id: the model version that scored them.
+        cycle_id: the cycle that selected them.
+
+    Returns:
+        One mapping per galaxy, for a bulk insert.
+    """
+    mi_cols = [c for c in frame.columns if c.startswith("mi_")]
+    fraction_cols = [c for c in frame.columns if c.endswith("_fraction")]
+    mi_names = [c.removeprefix("mi_") for c in mi_cols]
+    answer_names = [c.removesuffix("_fraction") for c in fraction_cols]
+    columns = zip(
+        frame["subject_id"].astype("int64").tolist(),
+        frame["score"].astype(float).tolist(),
+        frame["rank"].astype(int).tolist(),
+        frame[mi_cols].to_numpy(dtype=float).tolist(),
+        frame[fraction_cols].to_numpy(dtype=float).tolist(),
+        frame["selection"].tolist(),
+    )
+    return [
+        {
+            "model_version_id": version_id,
+            "subject_id": subject_id,
+            "cycle_id": cycle_id,
+            "score": score,
+            "rank": rank,
+            "mutual_information": dict(zip(mi_names, mi)),
+            "vote_fractions": dict(zip(answer_names, fractions)),
+            "selection": selection,
+        }
+        for subject_id, score, rank, mi, fractions, selection in columns
+    ]
+
+
+def _arrow_schema_names(path: Path) -> list[str]:
+    return pq.read_schema(path).names
 
 
 def prune_predictions(

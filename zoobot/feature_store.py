@@ -39,19 +39,27 @@ logger = logging.getLogger(__name__)
 RECORD_BATCH_ROWS = 16_384
 
 
-def encoder_key(encoder: nn.Module, image_size: int, greyscale: bool = False) -> str:
+def encoder_key(
+    encoder: nn.Module, image_size: int, greyscale: bool = False, precision: str | None = None
+) -> str:
     """A hash of an encoder's weights and buffers and of the preprocessing before it.
 
     Args:
         encoder: the encoder (its state dict is hashed, names and bytes).
         image_size: the side images are resized to.
         greyscale: one-channel images.
+        precision: the autocast precision features are computed in (None: full precision).
 
     Returns:
         16 hex digits; equal for equal weights and preprocessing.
     """
     digest = hashlib.sha256()
-    preprocessing = {"image_size": int(image_size), "greyscale": bool(greyscale), "transform": 1}
+    preprocessing = {
+        "image_size": int(image_size),
+        "greyscale": bool(greyscale),
+        "precision": None if precision in (None, "32", "32-true") else precision,
+        "transform": 1,
+    }
     digest.update(json.dumps(preprocessing, sort_keys=True).encode())
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode())
@@ -206,6 +214,7 @@ def encode_to_store(
     batch_size: int = 64,
     num_workers: int = 0,
     device: str | torch.device | None = None,
+    precision: str | None = None,
     segment_rows: int = 4 * RECORD_BATCH_ROWS,
 ) -> int:
     """Encode the catalogue's galaxies that the store lacks, in catalogue order, and append them.
@@ -222,11 +231,15 @@ def encode_to_store(
         batch_size: images per forward pass.
         num_workers: image-decoding processes.
         device: default CUDA when available, else CPU.
+        precision: autocast precision of the encoder pass (part of the key), see
+            :func:`zoobot.predict.iter_posterior`.
         segment_rows: galaxies per appended segment.
 
     Returns:
         How many galaxies were encoded.
     """
+    from zoobot.predict import _autocast  # zoobot.predict imports zoobot.finetune: import late
+
     ids = catalog["id_str"].astype("int64").to_numpy()
     todo = store.missing(ids)
     if not len(todo):
@@ -239,10 +252,13 @@ def encode_to_store(
     )
     loader = DataLoader(Subset(dataset, rows), batch_size=batch_size, num_workers=num_workers)
     encoder.to(device).eval()
+    autocast = _autocast(device, precision)
     pending_ids, pending = [], []
     with torch.inference_mode():
         for batch in loader:
-            pending.append(encoder(batch["image"].to(device)).float().cpu().numpy())
+            with autocast:
+                features = encoder(batch["image"].to(device, non_blocking=True))
+            pending.append(features.float().cpu().numpy())
             pending_ids.append(ids[batch["index"].numpy()])
             if sum(len(p) for p in pending) >= segment_rows:
                 store.append(np.concatenate(pending_ids), np.concatenate(pending))

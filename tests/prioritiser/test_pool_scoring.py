@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from prioritiser.errors import PrioritiserError
-from prioritiser.pool_scoring import score_pool_features, update_feature_stores
+from prioritiser.pool_scoring import (
+    score_pool_features,
+    selected_predictions,
+    update_feature_stores,
+)
 from prioritiser.prediction_files import PredictionWriter, read_predictions
 from prioritiser.scoring import score_catalog
 from tests.zoobot.conftest import write_tiny_images
@@ -68,3 +72,30 @@ def test_a_pool_galaxy_missing_from_the_store_is_named(ensemble, catalog, tmp_pa
     with pytest.raises(PrioritiserError, match="lacks 1 pool subjects"):
         _score(ensemble, stores, [50, 51, 99], tmp_path / "e.parquet", n_samples=1)
     assert not (tmp_path / "e.parquet").exists()
+
+
+def test_the_selected_batch_is_read_back_with_ranks_and_flags(ensemble, catalog, tmp_path):
+    from prioritiser.selection import select_batch
+
+    stores = update_feature_stores(ensemble, catalog, tmp_path / "features")
+    ids = catalog["id_str"].astype(int).to_numpy()
+    scored = _score(ensemble, stores, ids, tmp_path / "f.parquet", n_samples=3)
+    picks = select_batch(scored.scores, 4, np.random.default_rng(0), random_fraction=0.5)
+    chosen = selected_predictions(scored, picks, tmp_path / "f.parquet")
+    ranked = read_predictions(tmp_path / "f.parquet").set_index("subject_id")
+    assert chosen["subject_id"].tolist() == scored.subject_ids[picks["index"]].tolist()
+    assert chosen["rank"].tolist() == ranked.loc[chosen["subject_id"], "rank"].tolist()
+    assert chosen["selection"].tolist() == picks["selection"].tolist()
+    assert chosen["rank"].iloc[0] == 1
+    np.testing.assert_allclose(chosen["mi_bar"], ranked.loc[chosen["subject_id"], "mi_bar"])
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_masks_keep_one_minus_p_and_scale_by_its_inverse(p):
+    from prioritiser.pool_scoring import _dropout_masks
+
+    masks = _dropout_masks(np.random.default_rng(0), (400, 5, 37), p)
+    assert masks.shape == (400, 5, 37)
+    assert set(np.unique(masks).tolist()) == {0.0, np.float32(1 / (1 - p))}
+    assert abs((masks > 0).mean() - (1 - p)) < 0.01
+    assert abs(masks.mean() - 1.0) < 0.02
