@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     store = pool_store(args, measured)
     setup["pool_store_s"] = round(time.perf_counter() - start, 1)
+    setup["peak_rss_gb_before_cycle"] = round(peak_rss_gb(), 2)
     result = run_cycle(args, models, store)
     summary = {
         "pool": args.pool,

@@ -8,15 +8,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from prioritiser._dirichlet_multinomial import mean_fractions
 from prioritiser.acquisition import (
-    asked_probability,
+    _question_bounds,
     combined_score,
     get_acquisition,
     mutual_information,
 )
 from prioritiser.config import check_scoring
 from zoobot.finetune import FinetuneableZoobotTree
-from zoobot.predict import iter_posterior, vote_fractions_from_samples
+from zoobot.predict import iter_posterior
 from zoobot.schemas import Schema
 
 __all__ = ["score_catalog", "score_posterior"]
@@ -47,9 +48,13 @@ def score_posterior(
 
     Returns:
         (score [galaxies], mutual information [galaxies, n_questions] in nats,
-        expected vote fractions [galaxies, n_answers]).
+        expected vote fractions [galaxies, n_answers], the mean over samples within each
+        question, as ``zoobot.predict.vote_fractions_from_samples`` gives, by the acquisition
+        kernels' one pass).
     """
+    samples = np.asarray(samples, dtype=np.float64)  # once, for every kernel below
     mi = mutual_information(samples, schema, total_votes)
+    fractions, _ = mean_fractions(samples, *_question_bounds(schema))
     if acquisition != "bald":
         score = get_acquisition(acquisition)(
             samples, schema, rng=rng or np.random.default_rng(0), total_votes=total_votes
@@ -57,8 +62,9 @@ def score_posterior(
     elif question_weighting == "uniform":
         score = combined_score(mi, schema, weights={name: 1.0 for name in schema.question_names})
     else:
-        score = combined_score(mi, schema, asked_probability=asked_probability(samples, schema))
-    return score, mi, vote_fractions_from_samples(samples, schema.question_slices)
+        asked = schema.question_asked_probability(fractions)
+        score = combined_score(mi, schema, asked_probability=asked)
+    return score, mi, fractions
 
 
 def score_catalog(

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from torch.utils.data import DataLoader, Subset
 from zoobot.data import GalaxyDataset, evaluation_transform
 from zoobot.errors import ZoobotError
 
-__all__ = ["FeatureStore", "encode_to_store", "encoder_key"]
+__all__ = ["FeatureStore", "encode_to_store", "encoder_key", "prune_feature_stores"]
 
 logger = logging.getLogger(__name__)
 
@@ -267,3 +268,23 @@ def encode_to_store(
         store.append(np.concatenate(pending_ids), np.concatenate(pending))
     logger.info("encoded into feature store key=%s galaxies=%d", store.key, len(rows))
     return len(rows)
+
+
+def prune_feature_stores(root: str | Path, keep_keys: Iterable[str]) -> list[Path]:
+    """Delete every store under ``root`` whose key is not in ``keep_keys`` (stale encoders).
+
+    Returns:
+        The store folders deleted.
+    """
+    keep = set(keep_keys)
+    root = Path(root)
+    stale = (
+        sorted(p for p in root.iterdir() if p.is_dir() and p.name not in keep)
+        if root.is_dir()
+        else []
+    )
+    for folder in stale:
+        shutil.rmtree(folder)
+    if stale:
+        logger.info("pruned feature stores removed=%d kept=%s", len(stale), sorted(keep))
+    return stale

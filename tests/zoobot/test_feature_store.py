@@ -69,3 +69,13 @@ def test_bad_input_is_named(tmp_path):
     with pytest.raises(ZoobotError, match="must be letters"):
         FeatureStore(tmp_path, "../escape")
     assert store.missing([2, 5, 5, 1, 7]).tolist() == [5, 7]
+
+
+def test_stale_stores_are_pruned(tmp_path):
+    from zoobot.feature_store import prune_feature_stores
+
+    for key in ("old", "new"):
+        FeatureStore(tmp_path, key).append(np.array([1]), np.zeros((1, 2)))
+    assert prune_feature_stores(tmp_path, ["new"]) == [tmp_path / "old"]
+    assert [p.name for p in tmp_path.iterdir()] == ["new"]
+    assert prune_feature_stores(tmp_path / "absent", []) == []
