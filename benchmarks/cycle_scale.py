@@ -93,9 +93,8 @@ def measured_store(args: argparse.Namespace, models: list) -> tuple[FeatureStore
 
 def pool_store(args: argparse.Namespace, measured: FeatureStore) -> FeatureStore:
     """N pool subjects: measured features reused cyclically with noise, appended in segments."""
-    store = FeatureStore(
-        Path(args.work_dir) / "pool_features", f"{measured.key}-n{args.pool}-noise{round(args.noise * 1000)}e-3"
-    )
+    key = f"{measured.key}-n{args.pool}-noise{round(args.noise * 1000)}e-3"
+    store = FeatureStore(Path(args.work_dir) / "pool_features", key)
     if len(store.subject_ids()) == args.pool:
         return store
     for stale in store.segments():
