@@ -27,10 +27,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
-from zoobot.data import GalaxyDataset, evaluation_transform
 from zoobot.errors import ZoobotError
+from zoobot.loading import iter_image_batches
 
 __all__ = ["FeatureStore", "encode_to_store", "encoder_key", "prune_feature_stores"]
 
@@ -213,7 +212,7 @@ def encode_to_store(
     image_size: int,
     greyscale: bool = False,
     batch_size: int = 64,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     device: str | torch.device | None = None,
     precision: str | None = None,
     segment_rows: int = 4 * RECORD_BATCH_ROWS,
@@ -230,7 +229,8 @@ def encode_to_store(
         image_size: resize side (part of the key).
         greyscale: one-channel images (part of the key).
         batch_size: images per forward pass.
-        num_workers: image-decoding processes.
+        num_workers: image-decoding processes (default: see
+            :func:`zoobot.loading.default_num_workers`).
         device: default CUDA when available, else CPU.
         precision: autocast precision of the encoder pass (part of the key), see
             :func:`zoobot.predict.iter_posterior`.
@@ -248,19 +248,18 @@ def encode_to_store(
     first_rows = pd.Series(np.arange(len(ids))).groupby(ids).first()
     rows = first_rows.loc[todo].to_numpy()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dataset = GalaxyDataset(
-        catalog, transform=evaluation_transform(image_size), greyscale=greyscale
+    batches = iter_image_batches(
+        catalog, image_size, batch_size, num_workers, device, greyscale=greyscale, rows=list(rows)
     )
-    loader = DataLoader(Subset(dataset, rows), batch_size=batch_size, num_workers=num_workers)
     encoder.to(device).eval()
     autocast = _autocast(device, precision)
     pending_ids, pending = [], []
     with torch.inference_mode():
-        for batch in loader:
+        for indices, images in batches:
             with autocast:
-                features = encoder(batch["image"].to(device, non_blocking=True))
+                features = encoder(images)
             pending.append(features.float().cpu().numpy())
-            pending_ids.append(ids[batch["index"].numpy()])
+            pending_ids.append(ids[indices.numpy()])
             if sum(len(p) for p in pending) >= segment_rows:
                 store.append(np.concatenate(pending_ids), np.concatenate(pending))
                 pending_ids, pending = [], []
