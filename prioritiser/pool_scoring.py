@@ -25,7 +25,7 @@ import torch
 from prioritiser.config import check_scoring
 from prioritiser.errors import PrioritiserError
 from prioritiser.prediction_files import PredictionWriter, read_subjects
-from prioritiser.scoring import score_posterior
+from prioritiser.scoring import SCORE_CHUNK, score_posterior
 from zoobot.feature_store import FeatureStore, encode_to_store, encoder_key
 from zoobot.finetune import FinetuneableZoobotTree
 
@@ -206,10 +206,16 @@ def score_pool_features(
             per_model = [
                 features if store.key == stores[0].key else store.load(ids) for store in stores
             ]
-            samples = _head_samples(models, per_model, n_samples, masks_rng)
-            score, mi, fractions = score_posterior(
-                samples, schema, acquisition, total_votes, question_weighting, rng
-            )
+            parts = []
+            for start in range(0, len(ids), SCORE_CHUNK):  # small steps bound the temporaries
+                part = slice(start, start + SCORE_CHUNK)
+                samples = _head_samples(models, [f[part] for f in per_model], n_samples, masks_rng)
+                parts.append(
+                    score_posterior(
+                        samples, schema, acquisition, total_votes, question_weighting, rng
+                    )
+                )
+            score, mi, fractions = (np.concatenate(column) for column in zip(*parts))
             writer.write(ids, score, mi, fractions)
             ids_out.append(ids)
             scores_out.append(np.asarray(score, dtype=np.float32))
