@@ -25,19 +25,18 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from panoptes_sync.aggregate import aggregate_store
+from panoptes_sync.aggregate import aggregate_export_files, aggregate_store
 from panoptes_sync.backfill import backfill_export, backfill_workflow_versions
 from panoptes_sync.client import (
     PanoptesCredentials,
     ResilientPanoptes,
-    RetryPolicy,
     connect_panoptes,
     credentials_from_env,
 )
 from panoptes_sync.config import SECRET_SETTINGS, Settings, load_settings
 from panoptes_sync.errors import ConfigError, PanoptesSyncError
-from panoptes_sync.exports import aggregate_export_files
 from panoptes_sync.push import MODES, execute_push, plan_push, read_ranked_list
+from panoptes_sync.retry import RetryPolicy
 from panoptes_sync.store import (
     AggregationState,
     Base,
