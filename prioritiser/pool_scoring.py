@@ -135,14 +135,20 @@ def _head_samples(
 ) -> np.ndarray:
     """[galaxies, M x T, n_answers] concentrations, each galaxy and pass its own dropout mask.
 
-    The masks are drawn here (inverted dropout: kept features scaled by 1 / (1 - p)) and the head
-    runs in evaluation mode on the masked features, so the head's own layers compute each sample.
+    For a head without a hidden layer the masks are drawn here (inverted dropout: kept features
+    scaled by 1 / (1 - p)) and the head runs in evaluation mode on the masked features, so the
+    head's own layers compute each sample. Heads with a hidden layer sample through
+    ``sample_head`` (torch's dropout).
     """
     parts = []
     for model, chunk in zip(models, features):
         head = model.head
         head.eval()
         n, width = chunk.shape
+        if not isinstance(head.body, torch.nn.Identity):
+            # a hidden layer has its own input dropout: torch's own sampling, slower but exact
+            parts.append(model.sample_head(torch.from_numpy(chunk), n_samples).float().numpy())
+            continue
         if n_samples == 1:
             inputs = torch.from_numpy(chunk)
         else:

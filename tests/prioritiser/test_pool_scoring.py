@@ -98,3 +98,16 @@ def test_dropout_masks_keep_one_minus_p(p):
     assert keep.shape == (400, 5, 37)
     assert set(np.unique(keep).tolist()) <= {0, 1}
     assert abs(keep.mean() - (1 - p)) < 0.01
+
+
+def test_a_head_with_a_hidden_layer_samples_through_torch_dropout(catalog, tmp_path):
+    from zoobot.finetune.heads import DirichletHead
+
+    torch.manual_seed(0)
+    model = FinetuneableZoobotTree(schema="decals_dr5", name="test_resnet", image_size=32)
+    model.head = DirichletHead(model.encoder.num_features, 34, hidden=8, input_dropout_prob=0.1)
+    stores = update_feature_stores([model], catalog, tmp_path / "features")
+    ids = catalog["id_str"].astype(int).to_numpy()
+    scored = _score([model], stores, ids, tmp_path / "h.parquet", n_samples=4)
+    assert len(scored.scores) == 12 and np.isfinite(scored.scores).all()
+    assert (scored.scores > 0).any()
