@@ -59,7 +59,6 @@ Prints markdown tables to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import multiprocessing
@@ -77,6 +76,7 @@ import torch
 from active_learning_harness.heads import HeadSettings
 from active_learning_harness.loop import LoopSettings, PoolScorer, labels_to_reach, run_active_loop
 
+from zoobot import strict_json
 from zoobot.data import evaluation_transform, load_image
 from zoobot.datasets.simulated import (
     answer_probabilities,
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(labels, curves, args.png, title)
     if args.json:
         raw = {"labels": labels.tolist(), "tree": curves.tree, "questions": curves.questions}
-        args.json.write_text(json.dumps(raw, indent=1))
+        args.json.write_text(strict_json.dumps(raw, indent=1))
     return 0
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import math
 import multiprocessing
@@ -54,6 +53,7 @@ from active_learning_harness.loop import LoopSettings, score_samples
 from torch import nn
 
 from prioritiser.selection import select_top_k
+from zoobot import strict_json
 from zoobot.datasets.simulated import (
     answer_probabilities,
     ask_volunteers,
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(labels, questions[q], f"Question {q} alone"))
     if args.json:
         raw = {"labels": labels.tolist(), "tree": tree, "questions": questions}
-        args.json.write_text(json.dumps(raw, indent=1))
+        args.json.write_text(strict_json.dumps(raw, indent=1))
     return 0
 
 

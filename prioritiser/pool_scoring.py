@@ -28,6 +28,7 @@ from prioritiser.prediction_files import PredictionWriter, read_subjects
 from prioritiser.scoring import SCORE_CHUNK, score_posterior
 from zoobot.feature_store import FeatureStore, encode_to_store, encoder_key
 from zoobot.finetune import FinetuneableZoobotTree
+from zoobot.precision import resolve_precision
 
 __all__ = ["ScoredPool", "score_pool_features", "selected_predictions", "update_feature_stores"]
 
@@ -87,11 +88,14 @@ def update_feature_stores(
         batch_size: images per encoder pass.
         num_workers: decoding processes.
         device: where to encode.
-        precision: autocast precision of the encoder pass (part of the store's key).
+        precision: autocast precision of the encoder pass (``auto`` resolved for the device;
+            part of the store's key).
 
     Returns:
         The stores, one per model, in model order.
     """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    precision = resolve_precision(precision, device)  # the key names what actually ran
     stores, encoded = [], 0
     for model in models:
         key = encoder_key(model.encoder, _image_size(model), precision=precision)

@@ -15,6 +15,7 @@ from prioritiser.acquisition import (
     get_acquisition,
     mutual_information,
 )
+from prioritiser.catalogs import check_unique_ids
 from prioritiser.config import check_scoring
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.predict import iter_posterior
@@ -101,8 +102,10 @@ def score_catalog(
     Raises:
         ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them)
             or an unknown ``question_weighting``.
+        PrioritiserError: if an ``id_str`` appears twice.
     """
     check_scoring(acquisition, question_weighting)
+    check_unique_ids(catalog)
     schema = models[0].schema
     rng = np.random.default_rng(seed)
     ids = catalog["id_str"].astype(str).to_numpy()

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
 import sys
 import warnings
 from pathlib import Path
@@ -33,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoobot import strict_json
 from zoobot.errors import ExportError
 from zoobot.finetune import (
     FinetuneableZoobotAbstract,
@@ -40,6 +39,7 @@ from zoobot.finetune import (
     FinetuneableZoobotRegressor,
     FinetuneableZoobotTree,
 )
+from zoobot.logs import configure_logging
 
 __all__ = ["TASKS", "export_onnx", "sample_exported_head"]
 
@@ -198,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="the whole model's .onnx path")
     parser.add_argument("--task", default="tree", choices=list(TASKS), help="the model's task")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    configure_logging("INFO")
     if args.out.suffix != ".onnx":
         parser.error(f"--out must end in .onnx, got {args.out}")
     model = TASKS[args.task].load_model(args.checkpoint)
     paths = export_onnx(model, args.out, args.task)
-    print(json.dumps({name: str(path) for name, path in paths.items()}))
+    print(strict_json.dumps({name: str(path) for name, path in paths.items()}))
     return 0

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
 from active_learning_harness.heads import (
     HeadSettings,
     posterior_samples,
     question_losses,
     train_heads,
 )
-
 from prioritiser.acquisition import (
     DEFAULT_TOTAL_VOTES,
     combined_score,
