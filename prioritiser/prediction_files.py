@@ -256,7 +256,7 @@ def prune_predictions(
         if match:
             files[path] = int(match.group(1))
     versions = sorted(set(files.values()))
-    keep = set(versions[len(versions) - keep_last :] if keep_last else ()) | set(deployed_versions)
+    keep = set(versions[max(0, len(versions) - keep_last) :]) | set(deployed_versions)
     removed = sorted(path for path, version in files.items() if version not in keep)
     for path in removed:
         path.unlink()

@@ -69,5 +69,7 @@ def test_retention_keeps_the_last_versions_and_every_deployed_one(tmp_path):
     ]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [prediction_path(tmp_path, v, c).name for v, c in [(1, 1), (3, 4), (4, 5)]]
+    assert prune_predictions(tmp_path, keep_last=5) == []
+    assert len(prune_predictions(tmp_path, keep_last=0, deployed_versions=[4])) == 2
     with pytest.raises(PrioritiserError, match="keep_last"):
         prune_predictions(tmp_path, keep_last=-1)
