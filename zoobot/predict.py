@@ -265,7 +265,7 @@ def _predict_with_trainer(
             trainer.predict(model, datamodule=datamodule, return_predictions=False)
             merged = np.zeros((len(catalog), n_samples, model.head.linear.out_features), np.float32)
             for part in Path(directory).glob("rank*.pt"):
-                saved = torch.load(part, weights_only=False)
+                saved = torch.load(part, weights_only=True)
                 merged[saved["index"].numpy()] = saved["samples"].numpy()
             per_model.append(merged)
     logger.info("predicted with trainer galaxies=%d models=%d", len(catalog), len(models))

@@ -205,6 +205,16 @@ class Schema:
         return [answer.name for question in self.questions for answer in question.answers]
 
     @property
+    def question_answer_pairs(self) -> dict[str, list[str]]:
+        """Zoobot 2.x's form of the tree: question -> answer suffixes (``"_smooth"``)."""
+        return {q.name: [f"_{answer.text}" for answer in q.answers] for q in self.questions}
+
+    @property
+    def question_index_groups(self) -> list[tuple[int, int]]:
+        """Zoobot 2.x's (first, last) answer index of each question, both inclusive."""
+        return [(part.start, part.stop - 1) for part in self.question_slices]
+
+    @property
     def question_names(self) -> list[str]:
         """The question names, in order."""
         return [question.name for question in self.questions]
