@@ -9,7 +9,8 @@ epistemic spread.
 - Features: per answer, the log of the simulator's *true* (not the crowd's) answer probability,
   centred within its question, plus Gaussian noise of ``noise`` sd. So the model can never learn a
   galaxy's own crowd scatter (Dirichlet(kappa p) in the simulator); votes are needed for that.
-- Heads: per question, softmax regression on that question's features, L2-regularised, fitted by L-BFGS to vote fractions weighted by each question's votes; an
+- Heads: per question, softmax regression on that question's features, L2-regularised,
+  fitted by L-BFGS to vote fractions weighted by each question's votes; an
   ensemble of bootstrap members (Poisson(1) galaxy weights), warm-started at each retrain.
 - Posterior: member e's Dirichlet concentrations are tau_q x its predicted fractions, with tau_q
   per question the maximum-likelihood Dirichlet-multinomial precision on the training votes.
@@ -59,7 +60,10 @@ class EnsembleModel:
 
     def __post_init__(self) -> None:
         self.weights = [
-            [np.zeros((s.stop - s.start + 1, s.stop - s.start)) for s in self.schema.question_slices]
+            [
+                np.zeros((s.stop - s.start + 1, s.stop - s.start))
+                for s in self.schema.question_slices
+            ]
             for _ in range(self.n_members)
         ]
         self.tau = np.full(len(self.schema.questions), 10.0)
@@ -75,7 +79,9 @@ class EnsembleModel:
         def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
             w = flat.reshape(shape)
             log_p = log_softmax(x @ w, axis=1)
-            value = -(weight[:, None] * targets * log_p).sum() / total + self.l2 * (w[:-1] ** 2).sum()
+            value = (
+                -(weight[:, None] * targets * log_p).sum() / total + self.l2 * (w[:-1] ** 2).sum()
+            )
             grad = x.T @ (weight[:, None] * (np.exp(log_p) - targets)) / total
             grad[:-1] += 2 * self.l2 * w[:-1]
             return value, grad.ravel()

@@ -97,8 +97,9 @@ def one_hot(said: np.ndarray, schema: Schema) -> np.ndarray:
 def _evidence(
     skill: SkillModel, galaxy, volunteer, said, concentrations, own, schema, mode: str
 ) -> np.ndarray:
-    """Soft counts of votes (``mode`` "evidence"); or update the skills from them: "learn" adds
-    them online, "reestimate" does one EM step from them.
+    """Soft counts of votes (``mode`` "evidence"), or skills updated from them.
+
+    ``mode`` "learn" adds the votes to the skills online; "reestimate" does one EM step.
 
     ``own`` [m, A] is each vote's current evidence, removed from its galaxy's posterior so that a
     vote is judged against the others (leave one out).
@@ -199,8 +200,10 @@ class ArmRun:
             self.machine |= ~s.retired & (smooth_or_featured > self.protocol.kade_threshold)
 
     def _refresh(self, rows: np.ndarray | None = None) -> None:
-        """Recompute the posterior (and, for ``combined``, the priority) of ``rows`` (None: all),
-        then retire those that the rule says to."""
+        """Recompute the posterior of ``rows`` (None: all) and retire those the rule says to.
+
+        For ``combined``, the rows' priorities (next-click information) are refreshed too.
+        """
         s = self.state
         rows = np.arange(s.n) if rows is None else rows
         if self.arm == "swap":
@@ -216,7 +219,9 @@ class ArmRun:
             self.posterior.weights[rows] = part.weights
         if self.arm == "combined":
             self.priority[rows] = tree_next_vote_information(part, self.schema)
-        reasons = retirement_reasons(part, s.votes[rows], self.control[rows], self.rule, self.schema)
+        reasons = retirement_reasons(
+            part, s.votes[rows], self.control[rows], self.rule, self.schema
+        )
         newly = ~s.retired[rows] & (reasons > 0)
         s.reason[rows[newly]] = reasons[newly]
         s.retired[rows[newly]] = True

@@ -7,9 +7,10 @@ Run from the repository root::
 
 Per seed: a survey of ``--n`` simulated galaxies (``zoobot.datasets.simulated``), each with its own
 crowd answer fractions (Dirichlet(kappa x true probabilities), the target every arm is scored
-against), a previous survey of ``--pretrain`` galaxies with 40 votes each from the same crowd that
-the model starts from, and a persistent crowd of ``--volunteers`` (good, careless, spammers, artifact-happy;
-``zoobot.datasets.simulated.crowd``). The model is ``click_model``'s stand-in (why: see there).
+against), a previous survey of ``--pretrain`` galaxies with 40 votes each from the same crowd
+that the model starts from, and a persistent crowd of ``--volunteers`` (good, careless,
+spammers, artifact-happy; ``zoobot.datasets.simulated.crowd``). The model is
+``click_model``'s stand-in (why: see there).
 Arms (``click_stream.ARMS``):
 
 - ``random_40`` (a) Galaxy Zoo's rule: random order, retire at 40 votes;
@@ -53,7 +54,7 @@ TARGETS = {"whole_tree": "nll_tree", "smooth-or-featured": "nll_smooth"}
 
 
 def make_survey(args: argparse.Namespace, seed: int) -> tuple[Survey, Crowd]:
-    """Simulated survey, crowd, previous survey (40 votes each, same crowd) and stand-in features."""
+    """Simulated survey, crowd, previous survey (40 votes each, same crowd), stand-in features."""
     rng = np.random.default_rng(10_000 + seed)
     truth = answer_probabilities(draw_truths(args.n + args.pretrain, 10_000 + seed), SCHEMA)
     crowd_fractions = perturb_probabilities(truth, rng, args.kappa, SCHEMA)
@@ -195,7 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--quick", action="store_true", help="tiny run for tests")
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.pretrain, args.budget, args.volunteers = 600, 200, 3_000, 200
+        args.n, args.pretrain, args.budget, args.volunteers = 400, 150, 2_000, 200
         args.seeds, args.window, args.retrain_every = args.seeds[:1], 250, 1_000
         args.eval_every, args.em_every = 500, 500
     for name in ("retrain_every", "eval_every", "em_every", "budget"):
@@ -209,7 +210,9 @@ def _cpu() -> str:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line), "")
+    return next(
+        (line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line), ""
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         for arm in args.arms:
             arm_started = time.perf_counter()
             runs[arm].append(ArmRun(arm, survey, crowd, protocol(args), SCHEMA, seed).run())
-            logger.info("seed=%d arm=%s duration_s=%.1f", seed, arm, time.perf_counter() - arm_started)
+            logger.info(
+                "seed=%d arm=%s duration_s=%.1f", seed, arm, time.perf_counter() - arm_started
+            )
     clicks = np.array([p["clicks"] for p in runs[args.arms[0]][0]], dtype=float)
     curves = {
         arm: {k: np.mean([[p[k] for p in run] for run in seeds], axis=0) for k in seeds[0][0]}
@@ -239,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": _cpu(),
         "wall_s": round(time.perf_counter() - started, 1),
         "clicks": clicks.tolist(),
-        "curves": {a: {k: [round(float(x), 5) for x in v] for k, v in m.items()} for a, m in curves.items()},
+        "curves": {
+            a: {k: [round(float(x), 5) for x in v] for k, v in m.items()} for a, m in curves.items()
+        },
     }
     (out_dir / "volunteer_clicks.json").write_text(json.dumps(result, indent=1, allow_nan=False))
     plot(clicks, curves, out_dir / "volunteer_clicks.png")

@@ -61,8 +61,9 @@ class RetirementRule:
     def __post_init__(self) -> None:
         if not 0 <= self.min_votes <= self.max_votes or self.fixed_votes < max(self.min_votes, 1):
             raise ValueError(
-                f"need 0 <= min_votes <= max_votes and fixed_votes >= max(min_votes, 1), got min_votes="
-                f"{self.min_votes}, max_votes={self.max_votes}, fixed_votes={self.fixed_votes}"
+                "need 0 <= min_votes <= max_votes and fixed_votes >= max(min_votes, 1), got "
+                f"min_votes={self.min_votes}, max_votes={self.max_votes}, "
+                f"fixed_votes={self.fixed_votes}"
             )
         if not 0.0 <= self.control_share <= 1.0 or not 0.0 <= self.reach <= 1.0:
             raise ValueError("control_share and reach must lie in [0, 1]")

@@ -6,9 +6,10 @@ the volunteer says j with probability ``pi_vq[i, j]``. Each volunteer's confusio
 Dirichlet prior (``prior_skill`` on the diagonal, ``prior_strength`` pseudo-votes per row), so a
 new volunteer counts as a fairly good one until their votes say otherwise.
 
-- Learning (online per vote, and one EM step from every vote so far at each full sync): the responsibility of true answer i for
-  a vote j is ``r_i ~ m_i pi[i, j]``, with m the galaxy's posterior mean *without that vote*;
-  responsibilities are added to the volunteer's confusion counts.
+- Learning (online per vote, and one EM step from every vote so far at each full sync): the
+  responsibility of true answer i for a vote j is ``r_i ~ m_i pi[i, j]``, with m the galaxy's
+  posterior mean *without that vote*; responsibilities are added to the volunteer's confusion
+  counts (online) or replace them (EM step).
 - Using: a vote's likelihood over the fractions, ``sum_i p_i pi[i, j]``, splits into a part that
   does not depend on p (``beta_j = min_i pi[i, j]``, the chance of saying j whatever is shown) and
   the rest; projecting the resulting mixture back onto a Dirichlet (assumed-density filtering)
@@ -91,7 +92,9 @@ class SkillModel:
         """Make room for volunteer ids up to ``n_volunteers - 1`` (new ones start at the prior)."""
         extra = n_volunteers - self.n_volunteers
         if extra > 0:
-            self.counts = [np.concatenate([c, np.zeros((extra, *c.shape[1:]))]) for c in self.counts]
+            self.counts = [
+                np.concatenate([c, np.zeros((extra, *c.shape[1:]))]) for c in self.counts
+            ]
             self.n_volunteers = n_volunteers
 
     def _prior(self, n_answers: int) -> np.ndarray:
@@ -129,8 +132,10 @@ class SkillModel:
     def reestimate(
         self, question: int, volunteers: np.ndarray, answers: np.ndarray, mean: np.ndarray
     ) -> None:
-        """One EM step from every vote so far: responsibilities under the current confusion
-        replace the counts (arguments as :meth:`learn`)."""
+        """One EM step from every vote so far (arguments as :meth:`learn`).
+
+        Responsibilities under the current confusion replace the counts.
+        """
         self.counts[question] = self._responsibility_counts(question, volunteers, answers, mean)
 
     def evidence(

@@ -60,7 +60,9 @@ def test_update_matches_brute_force(prior: list[np.ndarray], counts: np.ndarray)
     posterior = combine(*_full(prior, counts), SCHEMA)
     np.testing.assert_allclose(posterior.mean[0, FIRST], mean, atol=2e-3)
     m = posterior.mean[0, FIRST]
-    np.testing.assert_allclose((1 - (m**2).sum()) / (posterior.total[0, 0] + 1), variance, rtol=2e-2)
+    np.testing.assert_allclose(
+        (1 - (m**2).sum()) / (posterior.total[0, 0] + 1), variance, rtol=2e-2
+    )
 
 
 def test_single_dirichlet_is_exactly_conjugate() -> None:

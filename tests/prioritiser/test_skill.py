@@ -30,8 +30,12 @@ def votes() -> dict[str, np.ndarray]:
     galaxy = rng.integers(0, 3000, size=36_000)
     volunteer = np.repeat(np.arange(60), 600)
     said = crowd_classify(fractions[galaxy], volunteer, crowd, rng, SCHEMA)
-    return {"crowd": crowd, "mean": fractions[galaxy][:, FIRST], "volunteer": volunteer,
-            "said": said[:, 0]}
+    return {
+        "crowd": crowd,
+        "mean": fractions[galaxy][:, FIRST],
+        "volunteer": volunteer,
+        "said": said[:, 0],
+    }
 
 
 def test_skills_recover_simulated_volunteers(votes: dict) -> None:
