@@ -38,7 +38,8 @@ class Survey:
     fractions: np.ndarray  # [n, n_answers] each galaxy's crowd answer fractions (the target)
     features: np.ndarray  # [n, n_features]
     pretrain_features: np.ndarray
-    pretrain_counts: np.ndarray
+    pretrain_counts: np.ndarray  # [n_pretrain, n_answers] raw votes
+    pretrain_votes: tuple[np.ndarray, np.ndarray, np.ndarray]  # galaxy, volunteer, answers said
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Protocol:
     rule: RetirementRule = field(default_factory=RetirementRule)
     swap_rule: RetirementRule = field(default_factory=RetirementRule)
     n_members: int = 3
+    reweight_previous: bool = False
 
 
 @dataclass
@@ -182,6 +184,26 @@ class ArmRun:
         self.machine = np.zeros(n, dtype=bool)  # KaDE: retired by the model
         self.priority = self.rng.random(n)
         self.posterior: CombinedPosterior | None = None
+        self.previous_skill: list[np.ndarray] | None = None
+        self.pretrain_counts = survey.pretrain_counts
+        if self.skill is not None and protocol.reweight_previous:
+            self._learn_previous()
+
+    def _previous_evidence(self, mode: str) -> np.ndarray:
+        """Skill-weighted soft counts of the previous survey's votes (or a skill EM step)."""
+        galaxy, volunteer, said = self.survey.pretrain_votes
+        own = one_hot(said, self.schema)
+        conc = self.survey.pretrain_counts + _JEFFREYS
+        args = (galaxy, volunteer, said, conc[galaxy], own, self.schema)
+        evidence = _evidence(self.skill, np.arange(galaxy.size), *args[1:], mode=mode)
+        return _scatter(galaxy, evidence, conc.shape[0])
+
+    def _learn_previous(self) -> None:
+        """Skills from the previous survey's votes (EM), kept as a base for every later step."""
+        for _ in range(3):
+            self._previous_evidence("reestimate")
+        self.previous_skill = [c.copy() for c in self.skill.counts]
+        self.pretrain_counts = self._previous_evidence("evidence")
 
     def _retrain(self) -> None:
         s = self.state
@@ -189,7 +211,7 @@ class ArmRun:
         voted = np.flatnonzero(s.votes > 0)
         self.model.fit(
             np.vstack([self.survey.pretrain_features, self.survey.features[voted]]),
-            np.vstack([self.survey.pretrain_counts, counts[voted]]),
+            np.vstack([self.pretrain_counts, counts[voted]]),
         )
         self.prior = self.model.concentrations(self.survey.features)
         self.model_mean = self.schema.vote_fractions(self.prior).mean(axis=1)
@@ -244,6 +266,9 @@ class ArmRun:
             own = np.concatenate(s.evidence)
             args = (galaxy, volunteer, said, conc, own, schema)
             _evidence(self.skill, *args, mode="reestimate")
+            if self.previous_skill is not None:
+                for counts, previous in zip(self.skill.counts, self.previous_skill, strict=True):
+                    counts += previous
             s.evidence = [_evidence(self.skill, *args, mode="evidence")]
             s.soft = _scatter(galaxy, s.evidence[0], s.n)
 
