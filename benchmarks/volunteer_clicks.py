@@ -100,7 +100,7 @@ def summarise(clicks: np.ndarray, curves: dict[str, dict[str, np.ndarray]]) -> d
             target = curves["random_40"][key][-1]
             reference = clicks_to_reach(clicks, curves["random_40"][key], target)
             needed = clicks_to_reach(clicks, metrics[key], target)
-            entry["clicks_to_match"][name] = needed
+            entry["clicks_to_match"][name] = None if needed is None else round(needed)
             entry["lower_bound"][name] = needed == 0.0
             entry["factor_vs_random_40"][name] = (
                 None if needed is None else round(reference / max(needed, clicks[1]), 2)
