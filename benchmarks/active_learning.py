@@ -7,11 +7,11 @@ A scaled-down Walmsley et al. (2020, "W20") protocol, entirely on simulated gala
    (10,000 by default: W20 drew from thousands, and a pool only a few times the final labelled
    set leaves an acquisition function little to choose from);
 2. compute frozen-encoder features once for all of them (cached);
-3. per arm and seed (:func:`prioritiser.active_loop.run_active_loop`), ``--jobs`` processes at a
-   time: label ``--initial`` random pool galaxies, then ``--iterations`` times train an ensemble
-   of M heads (:mod:`prioritiser.feature_heads`) on the labelled features, measure the test loss,
-   score the rest of the pool from M x T MC-dropout samples, and have 40 simulated volunteers
-   label the ``--batch`` galaxies picked.
+3. per arm and seed (:func:`active_learning_harness.loop.run_active_loop`), ``--jobs`` processes
+   at a time: label ``--initial`` random pool galaxies, then ``--iterations`` times train an
+   ensemble of M heads (:mod:`active_learning_harness.heads`) on the labelled features, measure
+   the test loss, score the rest of the pool from M x T MC-dropout samples, and have 40
+   simulated volunteers label the ``--batch`` galaxies picked.
 
 Each seed draws one set of volunteer votes for the whole pool (``ask_volunteers`` on the true
 answer probabilities) and reveals a galaxy's votes only when an arm acquires it, so arms face the
@@ -59,7 +59,6 @@ Prints markdown tables to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import multiprocessing
@@ -74,9 +73,10 @@ import numpy as np
 import pandas as pd
 import scipy.special
 import torch
+from active_learning_harness.heads import HeadSettings
+from active_learning_harness.loop import LoopSettings, PoolScorer, labels_to_reach, run_active_loop
 
-from prioritiser.active_loop import LoopSettings, PoolScorer, labels_to_reach, run_active_loop
-from prioritiser.feature_heads import FeatureHead, HeadSettings
+from zoobot import strict_json
 from zoobot.data import evaluation_transform, load_image
 from zoobot.datasets.simulated import (
     answer_probabilities,
@@ -84,6 +84,7 @@ from zoobot.datasets.simulated import (
     draw_truths,
     make_catalog,
 )
+from zoobot.finetune.heads import DirichletHead
 from zoobot.models import create_encoder
 from zoobot.schemas import Schema, decals_dr5_schema
 
@@ -214,7 +215,7 @@ def true_error_scorer(
     asked = schema.question_asked_probability(true_probabilities)
     expected_votes = N_VOLUNTEERS * asked[:, schema.question_index]  # [n_pool, n_answers]
 
-    def score(heads: list[FeatureHead], indices: np.ndarray) -> np.ndarray:
+    def score(heads: list[DirichletHead], indices: np.ndarray) -> np.ndarray:
         features = torch.as_tensor(pool_features[indices], dtype=torch.float32)
         with torch.no_grad():
             predicted = np.mean(
@@ -472,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(labels, curves, args.png, title)
     if args.json:
         raw = {"labels": labels.tolist(), "tree": curves.tree, "questions": curves.questions}
-        args.json.write_text(json.dumps(raw, indent=1))
+        args.json.write_text(strict_json.dumps(raw, indent=1))
     return 0
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import math
 import multiprocessing
@@ -50,17 +49,17 @@ from active_learning import (
     simulated_catalog,
     summarise,
 )
+from active_learning_harness.loop import LoopSettings, score_samples
 from torch import nn
 
-from prioritiser.active_loop import LoopSettings, score_samples
-from prioritiser.feature_heads import question_matrix, tree_nll_sum
 from prioritiser.selection import select_top_k
+from zoobot import strict_json
 from zoobot.datasets.simulated import (
     answer_probabilities,
     ask_volunteers,
     draw_truths,
 )
-from zoobot.finetune.heads import MAX_CONCENTRATION_ABOVE_ONE
+from zoobot.finetune.heads import DirichletHead
 from zoobot.losses import tree_nll
 from zoobot.models import create_encoder, get_pretrained_weights
 from zoobot.schemas import decals_dr5_schema
@@ -74,14 +73,13 @@ MINIBATCH = 64
 
 
 class StageModel(nn.Module):
-    """The encoder's last stages (pretrained), its head norm, dropout and a Dirichlet head."""
+    """The encoder's last stages (pretrained), its head norm and zoobot's Dirichlet head."""
 
     def __init__(self, encoder: nn.Module, n_trainable: int, n_answers: int, dropout: float):
         super().__init__()
         self.stages = copy.deepcopy(encoder.stages[len(encoder.stages) - n_trainable :])
         self.norm = copy.deepcopy(encoder.head.norm)
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(encoder.num_features, n_answers)
+        self.head = DirichletHead(encoder.num_features, n_answers, dropout)
 
     def embed(self, trunk: torch.Tensor) -> torch.Tensor:
         """[batch, C, H, W] frozen-stage output -> [batch, num_features] pooled features."""
@@ -90,8 +88,7 @@ class StageModel(nn.Module):
 
     def concentrations(self, embedded: torch.Tensor) -> torch.Tensor:
         """Pooled features -> Dirichlet concentrations in (1, 101), dropout in train mode."""
-        logits = self.linear(self.dropout(embedded))
-        return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(logits)
+        return self.head(embedded)
 
 
 def frozen_stage_output(args: argparse.Namespace) -> np.ndarray:
@@ -127,10 +124,9 @@ def finetune(
     order = rng.permutation(len(trunk))
     n_val = max(1, round(VAL_FRACTION * len(trunk)))
     val, train = order[:n_val], order[n_val:]
-    matrix = question_matrix(SCHEMA).to(device)
     x_val = torch.from_numpy(trunk[val]).to(device)
     y_val = torch.from_numpy(counts[val]).to(device)
-    head_parameters = [*model.norm.parameters(), *model.linear.parameters()]
+    head_parameters = [*model.norm.parameters(), *model.head.parameters()]
     optimiser = torch.optim.AdamW(
         [
             {"params": model.stages.parameters(), "lr": args.encoder_lr},
@@ -147,11 +143,12 @@ def finetune(
             optimiser.zero_grad()
             predicted = model.concentrations(model.embed(torch.from_numpy(trunk[batch]).to(device)))
             y = torch.from_numpy(counts[batch]).to(device)
-            tree_nll_sum(y, predicted, matrix).mean().backward()
+            tree_nll(y, predicted, SCHEMA.question_slices, reduction="sum").mean().backward()
             optimiser.step()
         model.eval()
         with torch.no_grad():
-            loss = tree_nll_sum(y_val, model.concentrations(model.embed(x_val)), matrix).mean()
+            predicted = model.concentrations(model.embed(x_val))
+            loss = tree_nll(y_val, predicted, SCHEMA.question_slices, reduction="sum").mean()
         if loss.item() < best:
             best, state, stale = loss.item(), copy.deepcopy(model.state_dict()), 0
         else:
@@ -304,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(labels, questions[q], f"Question {q} alone"))
     if args.json:
         raw = {"labels": labels.tolist(), "tree": tree, "questions": questions}
-        args.json.write_text(json.dumps(raw, indent=1))
+        args.json.write_text(strict_json.dumps(raw, indent=1))
     return 0
 
 

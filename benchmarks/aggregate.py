@@ -1,7 +1,7 @@
 """Benchmark vote aggregation: classifications/s from a Panoptes export CSV to per-subject counts.
 
 Generates a seeded GZ DECaLS export (the real 14-column format, answer labels, ``task_label``),
-aggregates it with ``panoptes_sync.exports.aggregate_export_files`` and, in the same run, a subset
+aggregates it with ``panoptes_sync.aggregate.aggregate_export_files`` and, in the same run, a subset
 with ``panoptes_aggregation`` (``config`` + ``extract`` + ``reduce -F all`` CLIs) installed in its
 own venv; checks that both give identical counts on that subset and prints markdown.
 
@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
-from panoptes_sync.exports import EXPORT_COLUMNS, aggregate_export_files
+from panoptes_sync.aggregate import aggregate_export_files
+from panoptes_sync.exports import EXPORT_COLUMNS
 from zoobot.schemas import decals_dr5_workflow
 
 WORKFLOW_ID = 6122

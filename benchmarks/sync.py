@@ -24,13 +24,10 @@ from pathlib import Path
 from panoptes_client import Classification, Panoptes, Subject, SubjectSet, Workflow
 from PIL import Image
 
-from panoptes_sync.client import (
-    CountingTimeoutAdapter,
-    PanoptesCredentials,
-    connect_panoptes,
-)
+from panoptes_sync.client import PanoptesCredentials, connect_panoptes
 from panoptes_sync.emulator import EmulatorSettings, serve_emulator
 from panoptes_sync.push import PushItem, execute_push, plan_push
+from panoptes_sync.retry import CountingTimeoutAdapter
 from panoptes_sync.store import (
     create_engine_for_url,
     insert_classifications,

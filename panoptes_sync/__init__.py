@@ -7,7 +7,6 @@ from panoptes_sync.aggregate import aggregate_store, stored_vote_table
 from panoptes_sync.client import (
     PanoptesCredentials,
     ResilientPanoptes,
-    RetryPolicy,
     connect_panoptes,
     credentials_from_env,
     iterate_pages,
@@ -22,6 +21,7 @@ from panoptes_sync.push import (
     plan_push,
     read_ranked_list,
 )
+from panoptes_sync.retry import RetryPolicy
 from panoptes_sync.subjects import SubjectSyncReport, sync_workflow_subjects
 from panoptes_sync.sync import SyncReport, sync_classifications
 

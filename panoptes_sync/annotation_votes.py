@@ -1,20 +1,32 @@
-"""The votes of distinct annotation texts: (major version, annotation JSON) -> output columns.
+"""Annotation JSON -> votes: parse annotation texts and resolve each distinct one into columns.
 
 Exports repeat the same annotation text across many classifications (a GZ DECaLS export of 1 M
-rows has about a thousand distinct texts), so counting resolves each distinct (major version,
-text) pair once, here, and maps classifications to their pair's votes with array indexing.
+rows has about a thousand distinct texts), so each distinct (major version, text) pair is parsed
+and resolved once here; `panoptes_sync.counting` maps classifications to their pair's votes by
+array indexing. Within a text only the first annotation of each task counts; multiple-choice
+answers are independent binary votes.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from panoptes_sync.annotations import AnswerMapping, explode_annotations
+from panoptes_sync.workflow_versions import AnswerMapping
 
-__all__ = ["TextVotes", "expand_ranges", "factorize", "resolve_texts"]
+__all__ = [
+    "ExplodedAnnotations",
+    "TextVotes",
+    "expand_ranges",
+    "explode_annotations",
+    "factorize",
+    "resolve_texts",
+]
 
 #: Above this many possible values, `factorize` sorts instead of using a dense lookup table.
 DENSE_LOOKUP_LIMIT = 50_000_000
@@ -56,6 +68,93 @@ def factorize(values: np.ndarray, n_possible: int) -> tuple[np.ndarray, np.ndarr
     lookup = np.full(n_possible, -1, dtype=np.int64)
     lookup[distinct] = np.arange(len(distinct))
     return distinct, lookup[values]
+
+
+class ExplodedAnnotations(NamedTuple):
+    """Annotation arrays of many classifications as one long table.
+
+    Attributes:
+        row: ``[n_annotations]`` index of the classification each annotation belongs to, in order.
+        code: ``[n_annotations]`` index into ``objects``.
+        objects: the distinct parsed annotations.
+        bad_rows: indices of classifications whose annotations are not a JSON list.
+    """
+
+    row: np.ndarray
+    code: np.ndarray
+    objects: list[Any]
+    bad_rows: np.ndarray
+
+
+def explode_annotations(texts: Sequence[str | None] | pa.Array) -> ExplodedAnnotations:
+    """Parse annotation JSON arrays (one per classification) into a long table, vectorised.
+
+    Compact arrays (``[{"task":"T0","value":1},{...}]``, the shape of exports and of the store)
+    are split in Arrow and only their distinct elements are JSON-parsed; any other row falls back
+    to `json.loads`. A ``},{`` inside a label cannot fool the fast path: the split leaves an
+    unterminated string, the element fails to parse and its row takes the slow path.
+
+    Args:
+        texts: ``[n_classifications]`` annotation JSON texts (None = missing).
+
+    Returns:
+        The long table; rows that are not a JSON list are in ``bad_rows``.
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    array = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.large_string())
+    # Byte-level slicing of exactly '[{...}]' rows (one copy); anything else, e.g. padded with
+    # whitespace, takes the json.loads path below.
+    fast = pc.fill_null(pc.and_(pc.starts_with(array, "[{"), pc.ends_with(array, "}]")), False)
+    is_empty = pc.fill_null(pc.equal(array, "[]"), False)
+    raw_bytes = array.cast(
+        pa.large_binary() if pa.types.is_large_string(array.type) else pa.binary()
+    )
+    body = pc.if_else(fast, pc.binary_slice(raw_bytes, 2, -2), pa.scalar(None, raw_bytes.type))
+    pieces = pc.split_pattern(body, pattern=b"},{")
+    parents = np.asarray(pc.list_parent_indices(pieces), dtype=np.int64)
+    encoded = pc.dictionary_encode(pc.list_flatten(pieces))
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    objects: list[Any] = []
+    parse_failed = np.zeros(len(encoded.dictionary), dtype=bool)
+    for index, element in enumerate(encoded.dictionary.to_pylist()):
+        try:
+            objects.append(json.loads(b"{" + element + b"}"))
+        except ValueError:
+            objects.append(None)
+            parse_failed[index] = True
+    slow = ~np.asarray(fast, dtype=bool) & ~np.asarray(is_empty, dtype=bool)
+    slow[parents[parse_failed[codes]]] = True
+    keep = ~slow[parents]
+    row_parts, code_parts = [parents[keep]], [codes[keep]]
+    bad_rows: list[int] = []
+    if slow.any():
+        known: dict[str, int] = {}
+        slow_rows, slow_codes = [], []
+        slow_indices = np.flatnonzero(slow)
+        raw = array.take(pa.array(slow_indices)).to_pylist()
+        for row, text in zip(slow_indices, raw, strict=True):
+            try:
+                parsed = json.loads(text) if text is not None else None
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, list):
+                bad_rows.append(int(row))
+                continue
+            for element in parsed:
+                key = json.dumps(element, sort_keys=True)
+                if key not in known:
+                    known[key] = len(objects)
+                    objects.append(element)
+                slow_rows.append(row)
+                slow_codes.append(known[key])
+        row_parts.append(np.asarray(slow_rows, dtype=np.int64))
+        code_parts.append(np.asarray(slow_codes, dtype=np.int64))
+    row, code = np.concatenate(row_parts), np.concatenate(code_parts)
+    if slow.any():
+        order = np.argsort(row, kind="stable")
+        row, code = row[order], code[order]
+    return ExplodedAnnotations(row, code, objects, np.asarray(bad_rows, dtype=np.int64))
 
 
 def _duplicate_task_mask(row: np.ndarray, task: np.ndarray) -> np.ndarray:

@@ -1,18 +1,18 @@
 """Backfill the store from Panoptes export CSVs (classifications, and workflow versions).
 
-The classification export is streamed row by row and inserted in chunks with the same idempotent
-insert the API sync uses, keyed by classification id, so a classification seen by both paths is
-stored once. Annotations are kept verbatim (answer labels, ``annotation_format='label'``);
-aggregation turns labels back into answer indices through the workflow version's tasks.
-Malformed rows are reported with their line number and id and skipped; nothing else is lost.
+The classification export is streamed in blocks by `panoptes_sync.exports.read_export` and
+inserted in chunks with the same idempotent insert the API sync uses, keyed by classification id,
+so a classification seen by both paths is stored once. Annotations are kept verbatim (answer
+labels, ``annotation_format='label'``); aggregation turns labels back into answer indices through
+the workflow version's tasks. Malformed rows (non-UTF-8 ones included) are quarantined with their
+line number and id; nothing else is lost.
 """
 
 from __future__ import annotations
 
-import csv
+import bisect
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +20,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from panoptes_sync.annotations import parse_workflow_version, read_workflows_csv
-from panoptes_sync.errors import ExportFormatError
-from panoptes_sync.exports import EXPORT_COLUMNS
+from panoptes_sync.exports import read_export
 from panoptes_sync.store import (
     insert_classifications,
     session_scope,
     upsert_workflow_versions,
 )
+from panoptes_sync.workflow_versions import parse_workflow_version, read_workflows_csv
 
 __all__ = ["BackfillReport", "MalformedRow", "backfill_export", "backfill_workflow_versions"]
 
@@ -37,7 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_MALFORMED_KEPT = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class MalformedRow:
     """A skipped export row: its first line in the file, its id (if readable) and why."""
 
@@ -55,6 +54,12 @@ class BackfillReport:
     already_stored: int = 0
     malformed: int = 0
     malformed_rows: list[MalformedRow] = field(default_factory=list)
+
+    def add_malformed(self, line: int, classification_id: str, reason: str) -> None:
+        """Count a quarantined row, keeping the `MAX_MALFORMED_KEPT` first by line."""
+        self.malformed += 1
+        bisect.insort(self.malformed_rows, MalformedRow(line, classification_id, reason))
+        del self.malformed_rows[MAX_MALFORMED_KEPT:]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -102,33 +107,17 @@ def export_row_to_classification(row: dict[str, str], project_id: int | None) ->
 
 
 def _read_rows(path: Path, report: BackfillReport, project_id: int | None) -> Iterator[dict]:
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        missing = [c for c in EXPORT_COLUMNS if header is None or c not in header]
-        if missing:
-            raise ExportFormatError(f"{path} is not a classification export: lacks {missing}")
-        previous_line = reader.line_num
-        for fields in reader:
-            line, previous_line = previous_line + 1, reader.line_num
-            if not fields:
-                continue
-            report.rows += 1
+    def quarantine(line: int, classification_id: str, reason: str) -> None:
+        report.rows += 1
+        report.add_malformed(line, classification_id, reason)
+
+    for rows, lines in read_export(path, quarantine, newlines_in_values=True):
+        report.rows += rows.num_rows
+        for row, line in zip(rows.to_pylist(), lines.tolist(), strict=True):
             try:
-                if len(fields) != len(header):
-                    raise ValueError(f"{len(fields)} fields, expected {len(header)}")
-                yield export_row_to_classification(
-                    dict(zip(header, fields, strict=True)), project_id
-                )
+                yield export_row_to_classification(row, project_id)
             except (ValueError, KeyError, TypeError) as error:
-                report.malformed += 1
-                identifier = fields[0] if fields else ""
-                logger.warning(
-                    "malformed export row line=%d id=%s reason=%s", line, identifier, error
-                )
-                if len(report.malformed_rows) < MAX_MALFORMED_KEPT:
-                    report.malformed_rows.append(MalformedRow(line, identifier, str(error)))
+                report.add_malformed(line, row["classification_id"], str(error))
 
 
 def backfill_export(
@@ -149,8 +138,6 @@ def backfill_export(
         ExportFormatError: if the file is missing or not a classification export.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ExportFormatError(f"no classification export at {path}; check --classifications-csv")
     report = BackfillReport()
     chunk: list[dict[str, Any]] = []
     for row in _read_rows(path, report, project_id):
@@ -160,6 +147,13 @@ def backfill_export(
             chunk = []
     if chunk:
         _insert(engine, chunk, report)
+    if report.malformed:
+        logger.warning(
+            "export rows quarantined file=%s rows=%d lines=%s",
+            path,
+            report.malformed,
+            [row.line for row in report.malformed_rows[:5]],
+        )
     logger.info(
         "backfill complete file=%s rows=%d inserted=%d already_stored=%d malformed=%d",
         path,

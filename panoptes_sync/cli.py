@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -25,19 +24,19 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from panoptes_sync.aggregate import aggregate_store
+from panoptes_sync.aggregate import aggregate_export_files, aggregate_store
 from panoptes_sync.backfill import backfill_export, backfill_workflow_versions
 from panoptes_sync.client import (
     PanoptesCredentials,
     ResilientPanoptes,
-    RetryPolicy,
     connect_panoptes,
     credentials_from_env,
 )
 from panoptes_sync.config import SECRET_SETTINGS, Settings, load_settings
-from panoptes_sync.errors import ConfigError, PanoptesSyncError
-from panoptes_sync.exports import aggregate_export_files
+from panoptes_sync.errors import ConfigError, PanoptesSyncError, error_line
 from panoptes_sync.push import MODES, execute_push, plan_push, read_ranked_list
+from panoptes_sync.retry import RetryPolicy
+from panoptes_sync.settings_resolver import allowed_values
 from panoptes_sync.store import (
     AggregationState,
     Base,
@@ -48,6 +47,8 @@ from panoptes_sync.store import (
     upgrade_database,
 )
 from panoptes_sync.sync import sync_classifications
+from zoobot import strict_json
+from zoobot.logs import configure_logging
 from zoobot.schemas import Schema, get_schema
 
 __all__ = ["COMMANDS", "Command", "arg", "command", "main"]
@@ -99,7 +100,9 @@ def _settings_parser() -> argparse.ArgumentParser:
         flag = "--" + setting.name.replace("_", "-")
         base = [t for t in typing.get_args(hints[setting.name]) if t is not type(None)]
         kind = base[0] if base else hints[setting.name]
-        help_text = f"{setting.metadata['help']} [env ZOO_{setting.name.upper()}]"
+        allowed = allowed_values(setting.metadata)
+        shown = f" Allowed: {allowed}." if allowed else ""
+        help_text = f"{setting.metadata['help']}{shown} [env ZOO_{setting.name.upper()}]"
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
         else:
@@ -147,7 +150,7 @@ def _require_workflow(settings: Settings) -> int:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(strict_json.dumps(value, indent=2) + "\n")
 
 
 @command(
@@ -179,7 +182,7 @@ def run_aggregate(args: argparse.Namespace, settings: Settings) -> int:
             _print_json({"out": args.out, "subjects": len(table), **report.to_dict()})
         else:
             table.to_csv(sys.stdout, index=False)
-            logger.info("aggregation report %s", json.dumps(report.to_dict()))
+            logger.info("aggregation report %s", strict_json.dumps(report.to_dict()))
         return 0
     engine = upgrade_database(settings.database_url)
     report = aggregate_store(
@@ -335,22 +338,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings_from(args)
     except ConfigError as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(error_line(error) + "\n")
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    configure_logging(settings.log_level)
     try:
         return COMMANDS[args.command].run(args, settings)
     except ConfigError as error:
         logger.debug("usage error", exc_info=args.debug)
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(error_line(error) + "\n")
         return 2
     except PanoptesSyncError as error:
         if args.debug:
             logger.exception("command failed")
-        sys.stderr.write(f"error: {type(error).__name__}: {error}\n")
+        sys.stderr.write(error_line(error) + "\n")
         return 1

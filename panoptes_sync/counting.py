@@ -1,10 +1,9 @@
-"""Vectorised vote counting: classifications -> per-subject answer counts with numpy.
+"""Vectorised vote counting: a batch of classifications -> votes -> one per-subject count matrix.
 
 Annotation texts are dictionary-encoded; each distinct (major version, text) pair is resolved once
-(`panoptes_sync.annotation_votes`), classifications take their pair's votes by indexing, and counts
-come from one ``np.bincount`` over (subject, column). Multiple-choice answers are independent binary
-votes. Within a classification only the first annotation of each task counts. Problems are counted
-in an `AggregationReport` with example classification ids, never raised.
+(`panoptes_sync.annotation_votes`), classifications take their pair's votes by indexing
+(`extract_votes`), and a `VoteCounter` adds them into a ``[n_subjects, n_columns]`` matrix.
+Problems are counted in an `AggregationReport` with example classification ids, never raised.
 """
 
 from __future__ import annotations
@@ -20,21 +19,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from panoptes_sync.annotation_votes import expand_ranges, factorize, resolve_texts
-from panoptes_sync.annotations import AnswerMapping
+from panoptes_sync.workflow_versions import AnswerMapping
 from zoobot.schemas import Schema
 
 __all__ = [
     "AggregationReport",
+    "ClassificationBatch",
     "VoteCounter",
     "Votes",
     "count_votes",
     "extract_votes",
-    "first_classification_mask",
-    "user_keys",
     "vote_table",
 ]
 
-#: Example classification ids kept per issue kind.
+#: Example classification ids (and quarantined line numbers) kept per issue kind.
 MAX_EXAMPLES = 5
 #: Above this many (subject, column) cells, counts are grouped by sorting, not a dense bincount.
 DENSE_CELL_LIMIT = 50_000_000
@@ -63,7 +61,9 @@ class AggregationReport:
         filtered: classifications left out on purpose (other workflows, not a first classification).
         issues: issue kind -> number of annotations (or rows, for row-level kinds) affected.
         examples: issue kind -> up to `MAX_EXAMPLES` classification ids.
-        unidentified_rows: data row numbers of malformed rows without a readable id.
+        quarantined: export rows set aside unread (malformed CSV, not UTF-8, unreadable id,
+            workflow, subject or version); each is also a ``malformed_row`` issue.
+        quarantined_lines: the file line numbers of the first `MAX_EXAMPLES` quarantined rows.
     """
 
     classifications: int = 0
@@ -71,7 +71,8 @@ class AggregationReport:
     filtered: int = 0
     issues: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[int]] = field(default_factory=dict)
-    unidentified_rows: list[int] = field(default_factory=list)
+    quarantined: int = 0
+    quarantined_lines: list[int] = field(default_factory=list)
 
     def add_issue(
         self, kind: str, ids: Sequence[int] | np.ndarray, count: int | None = None
@@ -83,6 +84,12 @@ class AggregationReport:
         kept = self.examples.setdefault(kind, [])
         kept.extend(i for i in ids if i not in kept and len(kept) < MAX_EXAMPLES)
 
+    def add_quarantined(self, lines: Sequence[int] | np.ndarray) -> None:
+        """Count quarantined rows, keeping the first `MAX_EXAMPLES` line numbers of the file."""
+        self.quarantined += len(lines)
+        kept = sorted({*self.quarantined_lines, *(int(line) for line in lines)})
+        self.quarantined_lines = kept[:MAX_EXAMPLES]
+
     def merge(self, other: AggregationReport) -> None:
         """Add another report's counts and examples to this one."""
         self.classifications += other.classifications
@@ -90,7 +97,8 @@ class AggregationReport:
         self.filtered += other.filtered
         for kind, count in other.issues.items():
             self.add_issue(kind, other.examples.get(kind, []), count)
-        self.unidentified_rows.extend(other.unidentified_rows[:MAX_EXAMPLES])
+        self.add_quarantined(other.quarantined_lines)
+        self.quarantined += other.quarantined - len(other.quarantined_lines)
 
     @property
     def problems(self) -> dict[str, int]:
@@ -105,49 +113,9 @@ class AggregationReport:
             "filtered": self.filtered,
             "issues": dict(sorted(self.issues.items())),
             "examples": {kind: ids for kind, ids in sorted(self.examples.items())},
-            "unidentified_rows": self.unidentified_rows[:MAX_EXAMPLES],
+            "quarantined": self.quarantined,
+            "quarantined_lines": list(self.quarantined_lines),
         }
-
-
-def user_keys(user_ids: Sequence[Any], user_names: Sequence[Any]) -> np.ndarray:
-    """One key per classification for "same volunteer": ``id:<user_id>``, else ``name:<login>``.
-
-    Anonymous classifications (no user id, and no name or a ``not-logged-in-...`` name) get None.
-    """
-    ids = pd.Series(user_ids, dtype="object")
-    names = pd.Series(user_names, dtype="object")
-    keys = np.full(len(ids), None, dtype=object)
-    has_name = (
-        names.notna()
-        & (names.astype(str) != "")
-        & ~names.astype(str).str.startswith("not-logged-in")
-    )
-    keys[has_name.to_numpy()] = ("name:" + names[has_name].astype(str)).to_numpy()
-    has_id = ids.notna() & (ids.astype(str) != "")
-    id_text = ids[has_id].map(lambda value: str(int(float(value))))
-    keys[has_id.to_numpy()] = ("id:" + id_text).to_numpy()
-    return keys
-
-
-def first_classification_mask(
-    classification_ids: np.ndarray, subject_ids: np.ndarray, keys: np.ndarray
-) -> np.ndarray:
-    """True for each volunteer's first (lowest id) classification of a subject; anonymous: all.
-
-    Args:
-        classification_ids: ``[n]`` ids.
-        subject_ids: ``[n]`` subject of each classification.
-        keys: ``[n]`` volunteer keys from `user_keys` (None = anonymous).
-
-    Returns:
-        ``[n]`` boolean mask of classifications to keep.
-    """
-    frame = pd.DataFrame({"id": classification_ids, "subject": subject_ids, "user": keys})
-    named = frame[frame["user"].notna()].sort_values("id", kind="stable")
-    repeated = named.index[named.duplicated(["subject", "user"], keep="first")]
-    keep = np.ones(len(frame), dtype=bool)
-    keep[repeated.to_numpy()] = False
-    return keep
 
 
 def _encode_texts(annotations: Sequence[str | None] | Any) -> pa.DictionaryArray:
@@ -219,40 +187,32 @@ def extract_votes(
     return extracted, report
 
 
-def count_votes(
-    classification_ids: np.ndarray,
-    subject_ids: np.ndarray,
-    majors: np.ndarray,
-    annotations: Sequence[str | None] | Any,
-    mapping: AnswerMapping,
-) -> tuple[pd.DataFrame, AggregationReport]:
-    """Count the votes of a batch of classifications of one workflow as a long table.
+@dataclass
+class ClassificationBatch:
+    """Classifications of one workflow from either source (store or export), as ``[n]`` arrays.
 
-    Args:
-        classification_ids: ``[n]`` int64 ids (already unique).
-        subject_ids: ``[n]`` int64 subject of each classification.
-        majors: ``[n]`` int64 workflow major version of each classification.
-        annotations: ``[n]`` annotation JSON texts, index or label format.
-        mapping: maps annotations to ``mapping.columns``.
-
-    Returns:
-        A long table ``subject_id, column (index into mapping.columns), count`` of non-zero counts,
-        and the report.
+    Attributes:
+        classification_ids: int64 ids.
+        subject_ids: int64 (first) subject of each classification.
+        majors: int64 workflow major version (-1 where unreadable).
+        annotations: annotation JSON texts, index or label format (a sequence, or an Arrow string
+            or dictionary array).
+        user_ids: the volunteers' ids (None or "" when anonymous), for the first-only rule.
+        user_names: the volunteers' logins, likewise.
     """
-    votes, report = extract_votes(classification_ids, subject_ids, majors, annotations, mapping)
-    n_columns = len(mapping.columns)
-    counts = np.bincount(
-        votes.subject * n_columns + votes.column, minlength=len(votes.subject_ids) * n_columns
-    )
-    cell = np.flatnonzero(counts)
-    frame = pd.DataFrame(
-        {
-            "subject_id": votes.subject_ids[cell // n_columns],
-            "column": cell % n_columns,
-            "count": counts[cell],
-        }
-    )
-    return frame, report
+
+    classification_ids: np.ndarray
+    subject_ids: np.ndarray
+    majors: np.ndarray
+    annotations: Any
+    user_ids: Sequence[Any]
+    user_names: Sequence[Any]
+
+
+def _take_texts(annotations: Any, keep: np.ndarray) -> Any:
+    if isinstance(annotations, pa.Array | pa.ChunkedArray):
+        return pc.filter(annotations, pa.array(keep))
+    return [text for text, kept in zip(annotations, keep, strict=True) if kept]
 
 
 class VoteCounter:
@@ -275,6 +235,18 @@ class VoteCounter:
         rows = self._rows_of(votes.subject_ids)
         n_columns = self._matrix.shape[1]
         np.add.at(self._matrix.reshape(-1), rows[votes.subject] * n_columns + votes.column, 1)
+
+    def count(self, batch: ClassificationBatch, keep: np.ndarray) -> None:
+        """Add the votes of the ``keep`` rows of a batch (its source counts the rows read)."""
+        votes, report = extract_votes(
+            batch.classification_ids[keep],
+            batch.subject_ids[keep],
+            batch.majors[keep],
+            _take_texts(batch.annotations, keep),
+            self.mapping,
+        )
+        report.classifications = 0
+        self.add(votes, report)
 
     def _rows_of(self, subject_ids: np.ndarray) -> np.ndarray:
         """Matrix rows of sorted distinct ``subject_ids``, adding rows for new subjects."""
@@ -303,6 +275,46 @@ class VoteCounter:
         return _table(
             self._sorted_subjects, self._matrix[self._sorted_rows], self.mapping.columns, schema
         )
+
+    def long(self) -> pd.DataFrame:
+        """The non-zero counts as a long table ``subject_id, column, count`` sorted by subject.
+
+        ``column`` indexes ``mapping.columns``.
+        """
+        matrix = self._matrix[self._sorted_rows]
+        n_columns = matrix.shape[1]
+        cell = np.flatnonzero(matrix)
+        return pd.DataFrame(
+            {
+                "subject_id": self._sorted_subjects[cell // n_columns],
+                "column": cell % n_columns,
+                "count": matrix.reshape(-1)[cell],
+            }
+        )
+
+
+def count_votes(
+    classification_ids: np.ndarray,
+    subject_ids: np.ndarray,
+    majors: np.ndarray,
+    annotations: Sequence[str | None] | Any,
+    mapping: AnswerMapping,
+) -> tuple[pd.DataFrame, AggregationReport]:
+    """Count the votes of one batch of classifications of one workflow as a long table.
+
+    Args:
+        classification_ids: ``[n]`` int64 ids (already unique).
+        subject_ids: ``[n]`` int64 subject of each classification.
+        majors: ``[n]`` int64 workflow major version of each classification.
+        annotations: ``[n]`` annotation JSON texts, index or label format.
+        mapping: maps annotations to ``mapping.columns``.
+
+    Returns:
+        `VoteCounter.long` of these votes, and the report.
+    """
+    counter = VoteCounter(mapping)
+    counter.add(*extract_votes(classification_ids, subject_ids, majors, annotations, mapping))
+    return counter.long(), counter.report
 
 
 def _wide(

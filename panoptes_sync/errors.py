@@ -37,6 +37,7 @@ __all__ = [
     "PanoptesSyncError",
     "PushError",
     "StoreError",
+    "error_line",
 ]
 
 
@@ -118,3 +119,15 @@ class ExportFormatError(PanoptesSyncError, ValueError):
 
 class AggregationError(PanoptesSyncError, ValueError):
     """Votes cannot be aggregated as asked (a schema without Panoptes mapping, no versions)."""
+
+
+def error_line(error: BaseException) -> str:
+    """``error: <Type>: <message>`` on one line: how every command line reports a known failure.
+
+    Args:
+        error: the exception caught at a command line's boundary.
+
+    Returns:
+        The line, with the message's line breaks and runs of blanks folded into single spaces.
+    """
+    return f"error: {type(error).__name__}: {' '.join(str(error).split())}"

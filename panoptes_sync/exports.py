@@ -1,41 +1,39 @@
-"""Fast, streaming reads of Panoptes classification export CSVs (Arrow) for aggregation.
+"""Reading Panoptes classification export CSVs: Arrow blocks, malformed rows quarantined by line.
 
-The export has 14 columns (panoptes_api.md §2.2); only the ones aggregation needs are decoded,
-annotation texts dictionary-encoded as they are parsed. A reader thread parses the next blocks
-while the current one is counted. Rows that cannot be used (wrong field count, non-numeric ids,
-unreadable version) are reported in an `AggregationReport` and skipped.
+`read_export` is the one reader of the 14-column export (panoptes_api.md §2.2): it checks the
+header, decodes only the columns asked for, and sets aside every row it cannot read (a wrong
+number of fields, bytes that are not UTF-8) with its line number, so the rest of the file is still
+used. `iter_export_batches` turns blocks into `ClassificationBatch` arrays for aggregation,
+quarantining rows whose id, workflow, subject or version cannot be read; `panoptes_sync.backfill`
+reads whole rows. `prefetch` runs a reader ahead in a thread.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass
+import csv
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
-from panoptes_sync.annotations import AnswerMapping, read_workflows_csv
-from panoptes_sync.counting import (
-    AggregationReport,
-    VoteCounter,
-    extract_votes,
-    first_classification_mask,
-    user_keys,
-)
+from panoptes_sync.counting import AggregationReport, ClassificationBatch
 from panoptes_sync.errors import ExportFormatError
-from panoptes_sync.prefetch import prefetch
-from zoobot.schemas import Schema
+from panoptes_sync.workflow_versions import major_versions
 
-__all__ = ["EXPORT_COLUMNS", "ExportBatch", "aggregate_export_files", "iter_export_batches"]
-
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "EXPORT_COLUMNS",
+    "ExportBlock",
+    "iter_export_batches",
+    "prefetch",
+    "read_export",
+]
 
 #: The classification export header, exactly (lib/formatter/csv/classification.rb).
 EXPORT_COLUMNS = (
@@ -54,38 +52,206 @@ EXPORT_COLUMNS = (
     "subject_data",
     "subject_ids",
 )
-_NEEDED = (
-    "classification_id",
-    "user_name",
-    "user_id",
-    "workflow_id",
-    "workflow_version",
-    "annotations",
-    "subject_ids",
-)
-#: Annotation texts repeat across rows: Arrow dictionary-encodes them while parsing.
-_COLUMN_TYPES = {
-    **dict.fromkeys(_NEEDED, pa.large_string()),
+#: The columns aggregation reads; annotation texts repeat across rows, so Arrow
+#: dictionary-encodes them while parsing.
+_AGGREGATION_COLUMNS = {
+    **dict.fromkeys(
+        ("classification_id", "user_name", "user_id", "workflow_id", "workflow_version"),
+        pa.large_string(),
+    ),
     "annotations": pa.dictionary(pa.int32(), pa.large_string()),
+    "subject_ids": pa.large_string(),
 }
-#: Bytes of CSV parsed per Arrow block (one batch). Arrow's I/O thread reads up to 32 blocks
-#: ahead, so this also sets the reader's memory (about 0.5 GB at 16 MiB).
+#: Bytes of CSV parsed per Arrow block (one batch); about 0.5 GB of reader memory at 16 MiB.
 DEFAULT_BLOCK_SIZE = 16 << 20
+#: Called for each quarantined row: (line number, the row's first field, reason).
+OnMalformed = Callable[[int, str, str], None]
 
 
-@dataclass
-class ExportBatch:
-    """The usable rows of one block of an export, as arrays (``[n]`` each).
+class ExportBlock(NamedTuple):
+    """The readable rows of one block: ``rows`` (the columns asked for) and ``[n]`` ``lines``."""
 
-    Annotations are dictionary-encoded: exports repeat the same texts across many rows.
+    rows: pa.RecordBatch
+    lines: np.ndarray
+
+
+def _header(path: Path) -> list[str]:
+    """The export's header fields (gzip-compressed files included)."""
+    head = b""
+    with pa.input_stream(str(path)) as stream:
+        while b"\n" not in head and len(head) < 1 << 20:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            head += chunk
+    try:
+        line = head.split(b"\n", 1)[0].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ExportFormatError(f"{path}: the header line is not UTF-8 text") from None
+    return next(csv.reader([line]), [])
+
+
+class _LineCounter:
+    """File line numbers of the rows Arrow hands over, given the records it rejected.
+
+    Arrow numbers records (the header is record 1); a quoted value may span lines, so a record's
+    line is its number plus the newlines inside earlier records' values (blank lines, which Arrow
+    skips, are not counted).
     """
 
-    classification_ids: np.ndarray
-    workflow_ids: np.ndarray
-    subject_ids: np.ndarray
-    majors: np.ndarray
-    user_keys: np.ndarray
-    annotations: pa.DictionaryArray
+    def __init__(self) -> None:
+        self.next_record = 2
+        self.extra_lines = 0
+        self.rejected: dict[int, tuple[str, str]] = {}
+
+    def window(
+        self, newlines: np.ndarray, final: bool = False
+    ) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+        """Lines of the next ``len(newlines)`` readable records; rejected ones passed on the way.
+
+        Returns:
+            ``[n]`` lines of the readable records, and ``(line, text, reason)`` of each rejected
+            record up to the last of them (all remaining ones when ``final``).
+        """
+        pending = sorted(r for r in self.rejected if r >= self.next_record)
+        records = np.arange(self.next_record, self.next_record + len(newlines) + len(pending))
+        is_rejected = np.isin(records, pending)
+        if final:
+            end = len(records)
+        elif len(newlines):
+            end = int(np.flatnonzero(~is_rejected)[len(newlines) - 1]) + 1
+        else:
+            return np.empty(0, dtype=np.int64), []
+        records, is_rejected = records[:end], is_rejected[:end]
+        spans = np.zeros(end, dtype=np.int64)
+        spans[~is_rejected] = newlines
+        texts = [self.rejected.pop(int(r)) for r in records[is_rejected]]
+        spans[is_rejected] = [text.count("\n") for text, _ in texts]
+        lines = records + self.extra_lines + np.cumsum(spans) - spans
+        self.extra_lines += int(spans.sum())
+        self.next_record = int(records[-1]) + 1 if end else self.next_record
+        rejected = [(int(line), *text) for line, text in zip(lines[is_rejected], texts)]
+        return lines[~is_rejected], rejected
+
+
+def _newlines(rows: pa.RecordBatch) -> np.ndarray:
+    """``[n]`` newlines inside each row's values (only the columns read)."""
+    total = np.zeros(rows.num_rows, dtype=np.int64)
+    for column in rows.columns:
+        if pa.types.is_dictionary(column.type):
+            per_entry = np.asarray(pc.count_substring(column.dictionary, "\n"), dtype=np.int64)
+            if per_entry.any():
+                total += per_entry[np.asarray(column.indices, dtype=np.int64)]
+        elif pc.any(pc.match_substring(column, "\n")).as_py():
+            total += np.asarray(pc.count_substring(column, "\n"), dtype=np.int64)
+    return total
+
+
+def _non_utf8(rows: pa.RecordBatch) -> tuple[np.ndarray, list[str]]:
+    """``[n]`` mask of rows with a value that is not UTF-8, and the first such column's name."""
+    bad = np.zeros(rows.num_rows, dtype=bool)
+    first: list[str] = [""] * rows.num_rows
+    for name, column in zip(rows.schema.names, rows.columns):
+        values = column.dictionary if pa.types.is_dictionary(column.type) else column
+        try:
+            values.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        raw = values.cast(pa.large_binary()).to_pylist()
+        invalid = np.array([v is not None and not _is_utf8(v) for v in raw], dtype=bool)
+        if pa.types.is_dictionary(column.type):
+            invalid = invalid[np.asarray(column.indices, dtype=np.int64)]
+        for row in np.flatnonzero(invalid & ~bad):
+            first[row] = name
+        bad |= invalid
+    return bad, first
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_export(
+    path: str | Path,
+    on_malformed: OnMalformed,
+    columns: dict[str, pa.DataType] | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    newlines_in_values: bool = False,
+) -> Iterator[ExportBlock]:
+    """Read a classification export in blocks, quarantining the rows that cannot be read.
+
+    Args:
+        path: the export CSV (gzip-compressed when it ends in ``.gz``).
+        on_malformed: called with (line, first field, reason) for each quarantined row: a wrong
+            number of fields, or a value (of the columns read) that is not UTF-8.
+        columns: name -> Arrow string type of the columns to decode (default all, as strings).
+        block_size: bytes per block.
+        newlines_in_values: allow raw newlines inside quoted values anywhere, and count them
+            in line numbers. Panoptes writes JSON with escaped newlines, so False reads about
+            3x faster, and takes each row to be one line; a quoted newline that happens to
+            straddle a block boundary then shows up as malformed rows.
+
+    Yields:
+        The readable rows of each block, with their line numbers (blank lines not counted).
+
+    Raises:
+        ExportFormatError: if the file is missing, lacks a column, or cannot be parsed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportFormatError(f"no classification export at {path}; check --classifications-csv")
+    columns = columns or dict.fromkeys(EXPORT_COLUMNS, pa.large_string())
+    header = _header(path)
+    missing = [name for name in EXPORT_COLUMNS if name not in header]
+    if missing:
+        raise ExportFormatError(f"{path} is not a classification export: lacks columns {missing}")
+    counter = _LineCounter()
+
+    def on_invalid(row: Any) -> str:
+        reason = f"{row.actual_columns} fields, expected {row.expected_columns}"
+        counter.rejected[int(row.number)] = (row.text or "", reason)
+        return "skip"
+
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=block_size, use_threads=False),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=list(columns),
+                column_types=columns,
+                strings_can_be_null=False,
+                check_utf8=False,
+            ),
+        )
+        for rows in reader:
+            spans = _newlines(rows) if newlines_in_values else np.zeros(rows.num_rows, np.int64)
+            lines, rejected = counter.window(spans)
+            _quarantine_rejected(rejected, on_malformed)
+            bad, bad_columns = _non_utf8(rows)
+            if bad.any():
+                first = rows.column(0).cast(pa.large_binary()).to_pylist()
+                for row in np.flatnonzero(bad):
+                    identifier = first[row].decode("utf-8", "replace")
+                    on_malformed(int(lines[row]), identifier, f"{bad_columns[row]} is not UTF-8")
+                rows, lines = rows.filter(pa.array(~bad)), lines[~bad]
+            yield ExportBlock(rows, lines)
+    except pa.ArrowInvalid as error:
+        line = counter.next_record + counter.extra_lines
+        raise ExportFormatError(f"{path}: unreadable CSV after line {line - 1}: {error}") from None
+    _quarantine_rejected(counter.window(np.empty(0, dtype=np.int64), final=True)[1], on_malformed)
+
+
+def _quarantine_rejected(rejected: list[tuple[int, str, str]], on_malformed: OnMalformed) -> None:
+    for line, text, reason in rejected:
+        on_malformed(line, text.split(",", 1)[0], reason)
 
 
 def _digits_to_int(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -98,22 +264,11 @@ def _digits_to_int(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _leading_int(column: pa.Array, separator: str) -> tuple[np.ndarray, np.ndarray]:
-    """`_digits_to_int` of the part before the first ``separator`` (``"66.1"`` -> 66)."""
+    """`_digits_to_int` of the part before the first ``separator`` (``"66;67"`` -> 66)."""
     values, valid = _digits_to_int(column)
     if valid.all():
         return values, valid
     return _digits_to_int(pc.list_element(pc.split_pattern(column, separator, max_splits=1), 0))
-
-
-def _majors(versions: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(major version, validity mask) of ``MAJOR.MINOR`` texts; each distinct text parsed once."""
-    encoded = pc.dictionary_encode(versions)
-    parsed = []
-    for text in encoded.dictionary.to_pylist():
-        major = text.split(".", 1)[0]
-        parsed.append(int(major) if major.isascii() and major.isdigit() else -1)
-    majors = np.asarray(parsed, dtype=np.int64)[np.asarray(encoded.indices, dtype=np.int64)]
-    return np.maximum(majors, 0), majors >= 0
 
 
 def iter_export_batches(
@@ -121,236 +276,124 @@ def iter_export_batches(
     report: AggregationReport,
     workflow_id: int | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
-    with_users: bool = True,
     newlines_in_values: bool = False,
-) -> Iterator[ExportBatch]:
-    """Read a classification export in blocks, yielding the usable rows of each.
+) -> Iterator[ClassificationBatch]:
+    """Read a classification export for aggregation, yielding the usable rows of each block.
 
     Args:
         path: the export CSV (gzip-compressed when it ends in ``.gz``).
-        report: receives malformed rows and rows of other workflows (``filtered``).
+        report: counts the rows read, quarantines malformed ones (``malformed_row`` issues with
+            their ids where readable, and their lines) and counts other workflows' as filtered.
         workflow_id: keep only this workflow's classifications.
         block_size: bytes per block.
-        with_users: compute volunteer keys (needed only for first-only aggregation).
-        newlines_in_values: allow raw newlines inside quoted values anywhere. Panoptes writes
-            JSON with escaped newlines, so the default (False) reads about 3x faster; a quoted
-            newline that happens to straddle a block boundary then shows up as malformed rows.
+        newlines_in_values: see `read_export`.
 
     Yields:
         One batch per block.
 
     Raises:
-        ExportFormatError: if the file is missing or lacks a required column.
+        ExportFormatError: if the file is missing or not a classification export.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ExportFormatError(f"no classification export at {path}; check --classifications-csv")
-    rejected: list[Any] = []
 
-    def on_invalid(row: Any) -> str:
-        rejected.append(row)
-        return "skip"
-
-    try:
-        reader = pa_csv.open_csv(
-            path,
-            read_options=pa_csv.ReadOptions(block_size=block_size),
-            parse_options=pa_csv.ParseOptions(
-                newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=list(_NEEDED),
-                column_types=_COLUMN_TYPES,
-                strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, KeyError) as error:
-        raise ExportFormatError(
-            f"{path} is not a classification export (need columns {list(_NEEDED)}): {error}"
-        ) from error
-    rows_seen = 0
-    for batch in reader:
-        _report_rejected(rejected, report)
-        report.classifications += batch.num_rows
-        yield from _usable_rows(batch, rows_seen, report, workflow_id, with_users)
-        rows_seen += batch.num_rows
-    _report_rejected(rejected, report)
-
-
-def _report_rejected(rejected: list[Any], report: AggregationReport) -> None:
-    while rejected:
-        row = rejected.pop()
+    def quarantine(line: int, identifier: str, reason: str) -> None:
         report.classifications += 1
-        first = (row.text or "").split(",", 1)[0]
-        if first.isdigit():
-            report.add_issue("malformed_row", [int(first)])
-        else:
-            report.add_issue("malformed_row", [], 1)
-            if row.number is not None:
-                report.unidentified_rows.append(int(row.number))
+        _quarantine(report, [line], [identifier])
+
+    blocks = read_export(path, quarantine, _AGGREGATION_COLUMNS, block_size, newlines_in_values)
+    for rows, lines in blocks:
+        report.classifications += rows.num_rows
+        ids, id_ok = _digits_to_int(rows.column("classification_id"))
+        workflows, workflow_ok = _digits_to_int(rows.column("workflow_id"))
+        subjects, subject_ok = _leading_int(rows.column("subject_ids"), ";")
+        majors, major_ok = major_versions(rows.column("workflow_version"))
+        bad = ~(id_ok & workflow_ok & subject_ok & major_ok)
+        if bad.any():
+            _quarantine(report, lines[bad], np.where(id_ok, ids, -1)[bad])
+        usable = ~bad
+        if workflow_id is not None:
+            other = usable & (workflows != workflow_id)
+            report.filtered += int(other.sum())
+            usable &= ~other
+        if usable.any():
+            mask = pa.array(usable)
+            yield ClassificationBatch(
+                classification_ids=ids[usable],
+                subject_ids=subjects[usable],
+                majors=majors[usable],
+                annotations=pc.filter(rows.column("annotations"), mask),
+                user_ids=pc.filter(rows.column("user_id"), mask),
+                user_names=pc.filter(rows.column("user_name"), mask),
+            )
 
 
-def _usable_rows(
-    batch: pa.RecordBatch,
-    rows_seen: int,
-    report: AggregationReport,
-    workflow_id: int | None,
-    with_users: bool,
-) -> Iterator[ExportBatch]:
-    ids, id_ok = _digits_to_int(batch.column("classification_id"))
-    workflows, workflow_ok = _digits_to_int(batch.column("workflow_id"))
-    subjects, subject_ok = _leading_int(batch.column("subject_ids"), ";")
-    majors, major_ok = _majors(batch.column("workflow_version"))
-    bad_id = ~id_ok
-    report.unidentified_rows.extend((rows_seen + 1 + np.flatnonzero(bad_id)[:5]).tolist())
-    if bad_id.any():
-        report.add_issue("malformed_row", [], int(bad_id.sum()))
-    bad = id_ok & ~(workflow_ok & subject_ok & major_ok)
-    if bad.any():
-        report.add_issue("malformed_row", ids[bad])
-    usable = id_ok & ~bad
-    if workflow_id is not None:
-        other = usable & (workflows != workflow_id)
-        report.filtered += int(other.sum())
-        usable &= ~other
-    if not usable.any():
-        return
-    keys = (
-        user_keys(batch.column("user_id").to_pylist(), batch.column("user_name").to_pylist())
-        if with_users
-        else np.full(batch.num_rows, None, dtype=object)
-    )
-    mask = pa.array(usable)
-    yield ExportBatch(
-        classification_ids=ids[usable],
-        workflow_ids=workflows[usable],
-        subject_ids=subjects[usable],
-        majors=majors[usable],
-        user_keys=keys[usable],
-        annotations=pc.filter(batch.column("annotations"), mask),
-    )
+def _quarantine(report: AggregationReport, lines: Sequence[int], ids: Sequence[Any]) -> None:
+    """Count rows as quarantined ``malformed_row`` issues, their readable ids as examples."""
+    readable = [int(i) for i in ids if str(i).isdigit()]
+    report.add_issue("malformed_row", readable, len(lines))
+    report.add_quarantined(lines)
 
 
-class _SeenIds:
-    """Classification ids already counted, as sorted runs merged like a binary counter.
+T = TypeVar("T")
 
-    Runs of similar size are merged, so adding n ids costs O(n log n) in all, and a lookup
-    searches O(log n) runs. Exports come in id order; then each batch's ids are all new and
-    above every run, which is checked without searching.
-    """
-
-    def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
-
-    def new_mask(self, ids: np.ndarray) -> np.ndarray:
-        """True for ids not seen before nor earlier in ``ids``; then marks them seen."""
-        if not len(ids):
-            return np.zeros(0, dtype=bool)
-        ascending = bool(np.all(ids[1:] > ids[:-1]))
-        fresh = np.ones(len(ids), dtype=bool)
-        if not ascending:
-            _, first = np.unique(ids, return_index=True)
-            fresh[:] = False
-            fresh[first] = True
-        low, high = ids.min(), ids.max()
-        for run in self._runs:
-            if low <= run[-1] and high >= run[0]:
-                position = np.minimum(np.searchsorted(run, ids), len(run) - 1)
-                fresh &= run[position] != ids
-        new = ids[fresh] if ascending else np.sort(ids[fresh])
-        if len(new):
-            self._runs.append(new)
-        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
-            last = self._runs.pop()
-            self._runs.append(np.sort(np.concatenate([self._runs.pop(), last]), kind="stable"))
-        return fresh
+#: Seconds between checks, while waiting to hand over an item, whether the consumer stopped.
+_POLL_S = 0.1
 
 
-def _first_only_exclusions(path: Path, workflow_id: int | None, block_size: int) -> np.ndarray:
-    """Sorted ids of classifications that are not their volunteer's first of a subject."""
-    parts = [
-        (batch.classification_ids, batch.subject_ids, batch.user_keys)
-        for batch in iter_export_batches(path, AggregationReport(), workflow_id, block_size)
-    ]
-    if not parts:
-        return np.empty(0, dtype=np.int64)
-    ids, subjects, keys = (np.concatenate(column) for column in zip(*parts))
-    keep = first_classification_mask(ids, subjects, keys)
-    return np.sort(ids[~keep])
+class _Done:
+    """End of the items (``error`` is what the producer raised, if anything)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
 
 
-def _count_batch(
-    batch: ExportBatch, seen: _SeenIds, excluded: np.ndarray, counter: VoteCounter
-) -> None:
-    """Add a batch's votes to ``counter``, skipping repeated ids and ``excluded`` ones."""
-    fresh = seen.new_mask(batch.classification_ids)
-    if not fresh.all():
-        counter.report.add_issue("duplicate_classification", batch.classification_ids[~fresh])
-    keep = fresh & ~np.isin(batch.classification_ids, excluded)
-    counter.report.filtered += int((fresh & ~keep).sum())
-    votes, report = extract_votes(
-        batch.classification_ids[keep],
-        batch.subject_ids[keep],
-        batch.majors[keep],
-        pc.filter(batch.annotations, pa.array(keep)),
-        counter.mapping,
-    )
-    report.classifications = 0  # counted by the reader, malformed rows included
-    counter.add(votes, report)
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Yield ``items`` in order while a background thread computes up to ``depth`` of them ahead.
 
-
-def aggregate_export_files(
-    classifications_csv: str | Path,
-    workflows_csv: str | Path,
-    workflow_id: int,
-    schema: Schema | None = None,
-    first_only: bool = False,
-    target_major: int | None = None,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    prefetch_depth: int = 2,
-) -> tuple[pd.DataFrame, AggregationReport]:
-    """Aggregate a classification export into one row of vote counts per subject.
+    Arrow's CSV parsing and numpy's counting both release the GIL for their heavy loops, so on
+    two cores a reader thread hides most of one behind the other.
 
     Args:
-        classifications_csv: the classification export (labels in annotations).
-        workflows_csv: the workflows export (every version of the workflow).
-        workflow_id: the workflow to aggregate; other workflows' rows are filtered out.
-        schema: count into this schema's label columns (plus ``<question>_total-votes``); None
-            gives ``<task>_<answer index>`` columns of the target version.
-        first_only: count only each volunteer's first classification of a subject.
-        target_major: the major version whose answer indices define the columns (default newest).
-        block_size: CSV bytes read per block.
-        prefetch_depth: parsed blocks a reader thread keeps ready ahead of counting.
+        items: the iterator to run ahead; it is advanced only in the background thread.
+        depth: most items held ready (bounds the memory used).
 
-    Returns:
-        The per-subject table and the report.
+    Yields:
+        The items of ``items``.
 
     Raises:
-        ExportFormatError: if a file is missing or not an export.
-        AggregationError: if the workflow has no versions or the schema has no Panoptes mapping.
+        Exception: whatever ``items`` raised, re-raised in the consumer.
     """
-    mapping = AnswerMapping(read_workflows_csv(workflows_csv, workflow_id), schema, target_major)
-    excluded = (
-        _first_only_exclusions(Path(classifications_csv), workflow_id, block_size)
-        if first_only
-        else np.empty(0, dtype=np.int64)
-    )
-    counter = VoteCounter(mapping)
-    seen = _SeenIds()
-    # The reader thread fills its own report: the two threads never write the same object.
-    read_report = AggregationReport()
-    batches = iter_export_batches(
-        classifications_csv, read_report, workflow_id, block_size, with_users=False
-    )
-    with closing(prefetch(batches, depth=prefetch_depth)) as ready:
-        for batch in ready:
-            _count_batch(batch, seen, excluded, counter)
-    counter.report.merge(read_report)
-    logger.info(
-        "export aggregated file=%s classifications=%d votes=%d problems=%s",
-        classifications_csv,
-        counter.report.classifications,
-        counter.report.votes,
-        counter.report.problems,
-    )
-    return counter.table(schema), counter.report
+    ready: queue.Queue[T | _Done] = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+
+    def hand_over(item: T | _Done) -> bool:
+        while not stopped.is_set():
+            try:
+                ready.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over(item):
+                    return
+        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+            hand_over(_Done(error))
+            return
+        hand_over(_Done())
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if isinstance(item, _Done):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stopped.set()
+        thread.join()

@@ -238,6 +238,60 @@ def fetch_classification_page(
     return list(paginator.object_list)
 
 
+def _page_max(client: ResilientPanoptes, rows: list[dict[str, Any]], last_id: int) -> int:
+    """The highest id of a page, checked to be above ``last_id``."""
+    page_max = max(row["id"] for row in rows)
+    if page_max <= last_id:
+        raise PanoptesResponseError(
+            f"page after last_id={last_id} ended at id {page_max}; ids must increase",
+            method="GET",
+            url=f"{client.endpoint}/api/classifications/project",
+            status=200,
+        )
+    return page_max
+
+
+def _store_page(
+    client: ResilientPanoptes,
+    engine: Engine,
+    key: str,
+    rows: list[dict[str, Any]],
+    known_versions: set[tuple[int, str]],
+) -> tuple[int, int]:
+    """Store one page with its new subjects and workflow versions, and its ``last_id``, at once.
+
+    Args:
+        client: A logged-in client (fetches the subjects and versions not stored yet).
+        engine: The store.
+        key: The ``sync_state`` key.
+        rows: The page's ``classifications`` rows.
+        known_versions: ``(workflow_id, "major.minor")`` versions stored; updated in place.
+
+    Returns:
+        Rows newly stored, and subjects fetched.
+    """
+    new_versions = {(r["workflow_id"], r["workflow_version"]) for r in rows} - known_versions
+    version_rows = [
+        v
+        for workflow_id in sorted({w for w, _ in new_versions})
+        for v in _workflow_version_rows(client, workflow_id)
+    ]
+    with session_scope(engine) as session:
+        wanted = {s for row in rows for s in row["subject_ids"]}
+        missing = wanted - _stored_subject_ids(session, wanted)
+    subjects = [subject_row(raw) for raw in fetch_subjects(client, missing)]
+    with session_scope(engine) as session:
+        if version_rows:
+            upsert_workflow_versions(session, version_rows)
+        if subjects:
+            upsert_subjects(session, subjects)
+        stored = insert_classifications(session, rows)
+        set_sync_state(session, key, max(row["id"] for row in rows))
+    known_versions |= {(v["workflow_id"], f"{v['major']}.{v['minor']}") for v in version_rows}
+    known_versions |= new_versions
+    return stored, len(subjects)
+
+
 def sync_classifications(
     client: ResilientPanoptes,
     engine: Engine,
@@ -277,36 +331,12 @@ def sync_classifications(
         if not raw_page:
             break
         rows = [classification_row(raw) for raw in raw_page]
-        page_max = max(row["id"] for row in rows)
-        if page_max <= last_id:
-            raise PanoptesResponseError(
-                f"page after last_id={last_id} ended at id {page_max}; ids must increase",
-                method="GET",
-                url=f"{client.endpoint}/api/classifications/project",
-                status=200,
-            )
-        new_versions = {(r["workflow_id"], r["workflow_version"]) for r in rows} - known_versions
-        version_rows = [
-            v
-            for workflow_id in sorted({w for w, _ in new_versions})
-            for v in _workflow_version_rows(client, workflow_id)
-        ]
-        with session_scope(engine) as session:
-            wanted = {s for row in rows for s in row["subject_ids"]}
-            missing = wanted - _stored_subject_ids(session, wanted)
-        subjects = [subject_row(raw) for raw in fetch_subjects(client, missing)]
-        with session_scope(engine) as session:
-            if version_rows:
-                upsert_workflow_versions(session, version_rows)
-            if subjects:
-                upsert_subjects(session, subjects)
-            new_rows += insert_classifications(session, rows)
-            set_sync_state(session, key, page_max)
-        known_versions |= {(v["workflow_id"], f"{v['major']}.{v['minor']}") for v in version_rows}
-        known_versions |= new_versions
+        page_max = _page_max(client, rows, last_id)
+        stored, n_subjects = _store_page(client, engine, key, rows, known_versions)
+        new_rows += stored
         last_id = page_max
         pages += 1
-        subjects_fetched += len(subjects)
+        subjects_fetched += n_subjects
         logger.debug(
             "sync page committed project_id=%d last_id=%d rows=%d", project_id, last_id, len(rows)
         )

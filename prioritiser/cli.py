@@ -9,8 +9,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from panoptes_sync.errors import PanoptesSyncError, error_line
 from prioritiser.config import PRECISIONS, QUESTION_WEIGHTINGS, check_scoring
 from prioritiser.errors import PrioritiserError
+from zoobot.logs import LOG_LEVELS, configure_logging
 
 __all__ = ["main"]
 
@@ -76,8 +78,9 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="32",
-        help="encoder arithmetic; bf16-mixed is ~2x faster on GPUs and AMX CPUs",
+        default="auto",
+        help="encoder arithmetic; auto: bf16-mixed where the hardware has bf16 units (CUDA bf16, "
+        "AMX or AVX512-BF16 CPUs: ~2x faster), else 32",
     )
     parser.set_defaults(command=_score)
 
@@ -145,15 +148,14 @@ def _add_rollback(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import json
-
     from prioritiser.demo import DemoOptions, run_demo
+    from zoobot import strict_json
 
     options = DemoOptions(
         workdir=args.workdir, cycles=args.cycles, subjects=args.subjects, encoder=args.encoder
     )
     summary = run_demo(options)
-    print(json.dumps(summary, indent=2, default=str))
+    print(strict_json.dumps(summary, indent=2))
     return 0
 
 
@@ -184,7 +186,13 @@ REGISTRATIONS: list[Callable[[argparse._SubParsersAction], None]] = [
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="python -m prioritiser", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("ZOO_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=os.environ.get("ZOO_LOG_LEVEL") or "INFO",
+        help="logging level on stderr (also ZOO_LOG_LEVEL)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="name", required=True)
     for register in REGISTRATIONS:
@@ -195,15 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse, run one subcommand, turn known errors into a message and exit code 1."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         return args.command(args)
-    except (PrioritiserError, OSError, ValueError) as error:
+    except (PrioritiserError, PanoptesSyncError, OSError, ValueError) as error:
         if args.debug:
             raise
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return 1

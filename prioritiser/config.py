@@ -7,18 +7,22 @@ endpoint, project, workflow, push caps; see ``panoptes_sync.config``) and ``[pri
 
 from __future__ import annotations
 
-import tomllib
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panoptes_sync.config import ENV_PREFIX, convert_setting, describe_dataclass
 from panoptes_sync.config import Settings as SyncSettings
 from panoptes_sync.config import load_settings as load_sync_settings
 from panoptes_sync.errors import ConfigError as SyncConfigError
+from panoptes_sync.settings_resolver import (
+    describe_dataclass,
+    read_config_file,
+    resolve_settings,
+    setting,
+)
 from prioritiser.errors import ConfigError
+from zoobot.precision import PRECISIONS
 
 __all__ = [
     "DaemonConfig",
@@ -27,9 +31,6 @@ __all__ = [
     "describe_settings",
     "load_config",
 ]
-
-PRECISIONS = ("32", "bf16-mixed", "16-mixed")
-"""Scoring precisions ``zoobot.predict.iter_posterior`` accepts."""
 
 SCORING_ACQUISITIONS = ("bald", "entropy", "variation_ratio", "random")
 """Acquisitions that rank a streamed catalogue (``epig`` runs only in the active-learning loop)."""
@@ -67,63 +68,78 @@ def check_scoring(acquisition: str, question_weighting: str) -> None:
         )
 
 
-def _setting(default: Any, help_text: str) -> Any:
-    return field(default=default, metadata={"help": help_text})
-
-
 @dataclass(frozen=True)
 class PrioritiserSettings:
     """Model, scoring and schedule settings (see each field's ``help``)."""
 
-    workdir: str = _setting(
+    workdir: str = setting(
         "zoo-work", "Folder for image caches, checkpoints, predictions and reports."
     )
-    schema: str = _setting("decals_dr5", "Built-in decision tree the ensemble predicts.")
-    encoder: str = _setting(
+    schema: str = setting("decals_dr5", "Built-in decision tree the ensemble predicts.")
+    encoder: str = setting(
         "zoobot-sim-pico",
         "Encoder for a fresh ensemble: shipped name, timm architecture or hf_hub: name.",
     )
-    image_size: int = _setting(64, "Image side in pixels for training and prediction.")
-    n_models: int = _setting(2, "Ensemble members (M).")
-    n_samples: int = _setting(5, "MC-dropout passes per member when scoring (T).")
-    n_blocks: int = _setting(1, "Encoder blocks finetuned (0: head only, -1: all).")
-    learning_rate: float = _setting(1e-3, "Head learning rate.")
-    max_epochs: int = _setting(8, "Epoch limit per retrain.")
-    batch_size: int = _setting(32, "Images per batch.")
-    total_votes: int = _setting(40, "Volunteers a shown galaxy would get (N in the MI).")
-    acquisition: str = _setting("bald", "Ranking: bald, entropy, variation_ratio or random.")
-    question_weighting: str = _setting(
+    image_size: int = setting(64, "Image side in pixels for training and prediction.", low=1)
+    n_models: int = setting(2, "Ensemble members (M).", low=1)
+    n_samples: int = setting(5, "MC-dropout passes per member when scoring (T).", low=1)
+    n_blocks: int = setting(1, "Encoder blocks finetuned (0: head only, -1: all).", low=-1)
+    learning_rate: float = setting(1e-3, "Head learning rate.", low=0, low_open=True)
+    max_epochs: int = setting(8, "Epoch limit per retrain.", low=1)
+    batch_size: int = setting(32, "Images per batch.", low=1)
+    total_votes: int = setting(40, "Volunteers a shown galaxy would get (N in the MI).", low=1)
+    acquisition: str = setting(
+        "bald", "Ranking: bald, entropy, variation_ratio or random.", choices=SCORING_ACQUISITIONS
+    )
+    question_weighting: str = setting(
         "asked",
         "How bald sums the questions' mutual information: asked (each x P(asked), Walmsley's "
         "weighting) or uniform (each once: N_q already counts P(asked); fewer labels in the "
         "simulated benchmark).",
+        choices=QUESTION_WEIGHTINGS,
     )
-    precision: str = _setting(
-        "32",
-        "Encoder arithmetic when scoring: 32, or bf16-mixed on a GPU or a CPU with bf16 units "
-        "(AMX: about 2x faster, vote fractions within ~1e-3).",
+    precision: str = setting(
+        "auto",
+        "Encoder arithmetic when scoring: auto (bf16-mixed where the hardware has bf16 units: "
+        "CUDA with bf16, CPUs with AMX or AVX512-BF16; else 32), 32, bf16-mixed or 16-mixed.",
+        choices=PRECISIONS,
     )
-    labelled_min_votes: int = _setting(
-        5, "A subject is labelled (trains the model) once this many volunteers classified it."
+    labelled_min_votes: int = setting(
+        5,
+        "A subject is labelled (trains the model) once this many volunteers classified it.",
+        low=1,
     )
-    validation_fraction: float = _setting(0.2, "Share of labelled subjects held out for the gate.")
-    gate_tolerance: float = _setting(
-        0.0, "Deploy a new ensemble if its validation loss <= deployed x (1 + tolerance)."
+    validation_fraction: float = setting(
+        0.2,
+        "Share of labelled subjects held out for the gate.",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
     )
-    push_size: int = _setting(20, "Prioritised subjects pushed per cycle.")
-    random_control_fraction: float = _setting(
-        0.1, "Share of each push drawn at random from the pool, flagged random_selection."
+    gate_tolerance: float = setting(
+        0.0, "Deploy a new ensemble if its validation loss <= deployed x (1 + tolerance).", low=0
     )
-    sync_interval_s: float = _setting(300.0, "Seconds between sync jobs.")
-    retrain_interval_s: float = _setting(86_400.0, "Seconds between scheduled retrains.")
-    retrain_min_new_labelled: int = _setting(
+    push_size: int = setting(20, "Prioritised subjects pushed per cycle.", low=1)
+    random_control_fraction: float = setting(
+        0.1,
+        "Share of each push drawn at random from the pool, flagged random_selection.",
+        low=0,
+        high=1,
+    )
+    sync_interval_s: float = setting(300.0, "Seconds between sync jobs.", low=0, low_open=True)
+    retrain_interval_s: float = setting(
+        86_400.0, "Seconds between scheduled retrains.", low=0, low_open=True
+    )
+    retrain_min_new_labelled: int = setting(
         50,
         "Retrain early once this many subjects became labelled since the last retrain (0: never).",
+        low=0,
     )
-    misfire_grace_s: float = _setting(
-        600.0, "A job late by less than this still runs after downtime."
+    misfire_grace_s: float = setting(
+        600.0, "A job late by less than this still runs after downtime.", low=0
     )
-    seed: int = _setting(0, "Seed of training, control selection and the validation split.")
+    seed: int = setting(0, "Seed of training, control selection and the validation split.", low=0)
 
 
 @dataclass(frozen=True)
@@ -139,54 +155,30 @@ def describe_settings() -> list[dict[str, Any]]:
     return describe_dataclass(PrioritiserSettings)
 
 
-def _convert(name: str, value: Any, kind: type, where: str) -> Any:
-    try:
-        return convert_setting(name, value, kind, where)
-    except SyncConfigError as error:
-        raise ConfigError(str(error)) from error
-
-
 def load_config(
     config_file: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     sync_overrides: Mapping[str, Any] | None = None,
 ) -> DaemonConfig:
-    """Resolve both tables: defaults < file < ``ZOO_*`` env < overrides.
+    """Resolve both tables: defaults < file < ``ZOO_*`` env (empty: unset) < overrides.
 
     Raises:
-        ConfigError: for a missing or invalid file, an unknown key or a value of the wrong type.
+        ConfigError: for a missing or invalid file, an unknown table or key (naming the closest
+            valid one), a value of the wrong type, or one outside its range or choices.
     """
-    table: dict[str, Any] = {}
-    if config_file is not None:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"no config file at {path}; pass --config with a TOML file")
-        try:
-            table = tomllib.loads(path.read_text()).get("prioritiser", {})
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-    hints = typing.get_type_hints(PrioritiserSettings)
-    unknown = set(table) - set(hints)
-    if unknown:
-        raise ConfigError(
-            f"unknown [prioritiser] settings {sorted(unknown)}; known: {sorted(hints)}"
+    try:
+        tables = read_config_file(config_file) if config_file is not None else {}
+        prioritiser = resolve_settings(
+            PrioritiserSettings,
+            tables.get("prioritiser", {}),
+            where=f"{config_file} [prioritiser]",
+            env=env,
+            overrides=overrides,
         )
-    values = {k: _convert(k, v, hints[k], str(config_file)) for k, v in table.items()}
-    for name, kind in hints.items():
-        raw = (env or {}).get(ENV_PREFIX + name.upper())
-        if raw:
-            values[name] = _convert(name, raw, kind, ENV_PREFIX + name.upper())
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            values[name] = _convert(name, value, hints[name], "the command line")
-    choices = {
-        "acquisition": SCORING_ACQUISITIONS,
-        "precision": PRECISIONS,
-        "question_weighting": QUESTION_WEIGHTINGS,
-    }
-    for name, allowed in choices.items():
-        if name in values and values[name] not in allowed:
-            raise ConfigError(f"setting {name} must be one of {allowed}, got {values[name]!r}")
-    sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
-    return DaemonConfig(sync=sync, prioritiser=PrioritiserSettings(**values))
+        sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
+    except SyncConfigError as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(str(error)) from error
+    return DaemonConfig(sync=sync, prioritiser=prioritiser)

@@ -25,12 +25,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from panoptes_sync.client import (
-    ResilientPanoptes,
-    RetryPolicy,
-    connect_panoptes,
-    credentials_from_env,
-)
+from panoptes_sync.client import ResilientPanoptes, connect_panoptes, credentials_from_env
+from panoptes_sync.retry import RetryPolicy
 from panoptes_sync.store import create_engine_for_url, session_scope, upgrade_database
 from prioritiser.config import DaemonConfig
 from prioritiser.cycle import CycleContext, resume_interrupted, run_retrain, run_sync

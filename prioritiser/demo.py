@@ -9,7 +9,6 @@ pushed (prioritised) galaxies are classified first.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from prioritiser.config import load_config
 from prioritiser.daemon import Daemon
 from prioritiser.records import Cycle, ModelVersion, Prediction
 from prioritiser.report import write_report
+from zoobot import strict_json
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -171,5 +171,5 @@ def run_demo(options: DemoOptions) -> dict:
         "model_versions": versions.to_dict(orient="records"),
         "pushed": int(sum(c.get("pushed", 0) for c in retrains["counts"])),
     }
-    (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (workdir / "summary.json").write_text(strict_json.dumps(summary, indent=2))
     return summary

@@ -6,11 +6,13 @@ Hierarchy::
     ├── AcquisitionInputError(ValueError)     samples, scores or weights: bad shape or value
     ├── UnknownAcquisitionError(LookupError)  an acquisition name is not registered
     ├── SelectionError(ValueError)            a selection request cannot be met as asked
-    ├── ConfigError(ValueError)               a setting, config file or CLI value is invalid
+    ├── ConfigError(panoptes_sync ConfigError) a setting, config file or CLI value is invalid
     └── DaemonLockedError(RuntimeError)       another live daemon instance holds the lock
 """
 
 from __future__ import annotations
+
+from panoptes_sync.errors import ConfigError as _SettingsError
 
 __all__ = [
     "AcquisitionInputError",
@@ -38,8 +40,12 @@ class SelectionError(PrioritiserError, ValueError):
     """A batch selection was asked with an invalid size, method or fraction."""
 
 
-class ConfigError(PrioritiserError, ValueError):
-    """A setting, config file or command-line value is missing or invalid."""
+class ConfigError(PrioritiserError, _SettingsError):
+    """A setting, config file or command-line value is missing or invalid.
+
+    One family with ``panoptes_sync.errors.ConfigError`` (a ValueError), which both packages'
+    settings resolver raises: ``except panoptes_sync.errors.ConfigError`` catches both.
+    """
 
 
 class DaemonLockedError(PrioritiserError, RuntimeError):

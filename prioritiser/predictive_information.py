@@ -19,7 +19,7 @@ is weighted by P(asked | x) P(asked | x*), and the questions are summed.
 
 Posterior sample j must be one draw of the model's parameters for every galaxy: an ensemble
 member, or an MC-dropout pass whose masks all galaxies share
-(:func:`prioritiser.feature_heads.posterior_samples`). Dropout drawn per galaxy, as
+(:meth:`zoobot.finetune.heads.DirichletHead.sample`). Dropout drawn per galaxy, as
 ``zoobot.predict`` does, leaves only the members' correlation between galaxies.
 
 References:

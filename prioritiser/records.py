@@ -6,19 +6,16 @@ They live in the same database (SQLite or PostgreSQL) and are created idempotent
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from panoptes_sync.store import database_errors, utcnow
+
 __all__ = ["Cycle", "DaemonLock", "ModelVersion", "Prediction", "create_tables", "utcnow"]
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -88,5 +85,10 @@ class DaemonLock(Base):
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the prioritiser's tables where missing."""
-    Base.metadata.create_all(engine)
+    """Create the prioritiser's tables where missing.
+
+    Raises:
+        StoreError: in one line naming the URL, if the database cannot be used.
+    """
+    with database_errors(engine):
+        Base.metadata.create_all(engine)

@@ -14,6 +14,7 @@ from prioritiser.acquisition import (
     get_acquisition,
     mutual_information,
 )
+from prioritiser.catalogs import check_unique_ids
 from prioritiser.config import check_scoring
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.predict import iter_posterior, vote_fractions_from_samples
@@ -60,8 +61,10 @@ def score_catalog(
     Raises:
         ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them)
             or an unknown ``question_weighting``.
+        PrioritiserError: if an ``id_str`` appears twice.
     """
     check_scoring(acquisition, question_weighting)
+    check_unique_ids(catalog)
     schema = models[0].schema
     uniform = {name: 1.0 for name in schema.question_names}
     score_function = get_acquisition(acquisition)

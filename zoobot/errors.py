@@ -8,7 +8,8 @@ Hierarchy::
     ├── ImageLoadError(OSError)            images are missing or unreadable (names every file)
     ├── EncoderNotFoundError(LookupError)  an encoder name or checkpoint cannot be resolved
     ├── CheckpointNotFoundError(FileNotFoundError)
-    └── HubUnavailableError(ConnectionError)  hf_hub weights requested while offline
+    ├── HubUnavailableError(ConnectionError)  hf_hub weights requested while offline
+    └── ExportError(ValueError)            a model cannot be exported to ONNX as asked
 
     ZoobotWarning(UserWarning)
 """
@@ -19,6 +20,7 @@ __all__ = [
     "CatalogError",
     "CheckpointNotFoundError",
     "EncoderNotFoundError",
+    "ExportError",
     "HubUnavailableError",
     "ImageLoadError",
     "SchemaError",
@@ -65,6 +67,10 @@ class CheckpointNotFoundError(ZoobotError, FileNotFoundError):
 
 class HubUnavailableError(ZoobotError, ConnectionError):
     """Weights were requested from the Hugging Face hub, which cannot be reached."""
+
+
+class ExportError(ZoobotError, ValueError):
+    """A model cannot be exported as asked, or a file is not one ``zoobot.export`` wrote."""
 
 
 class ZoobotWarning(UserWarning):

@@ -27,6 +27,8 @@ from tqdm.auto import tqdm
 from zoobot.data import GalaxyDataset, evaluation_transform, validate_catalog
 from zoobot.finetune.base import FinetuneableZoobotAbstract
 from zoobot.finetune.tree import FinetuneableZoobotTree
+from zoobot.logs import route_lightning_logs
+from zoobot.precision import resolve_precision
 from zoobot.schemas.base import fractions_within_questions
 
 __all__ = [
@@ -43,22 +45,12 @@ def _as_list(models: FinetuneableZoobotAbstract | Sequence[FinetuneableZoobotAbs
     return [models] if isinstance(models, FinetuneableZoobotAbstract) else list(models)
 
 
-_PRECISIONS = {
-    None: None,
-    "32": None,
-    "32-true": None,
-    "bf16-mixed": torch.bfloat16,
-    "16-mixed": torch.float16,
-}
+_AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def _autocast(device: torch.device, precision: str | None) -> contextlib.AbstractContextManager:
     """Autocast for the encoder pass (CUDA, or CPU where bf16 matmul units make it pay)."""
-    if precision not in _PRECISIONS:
-        raise ValueError(
-            f"precision {precision!r} is not one of {sorted(str(p) for p in _PRECISIONS)}"
-        )
-    dtype = _PRECISIONS[precision]
+    dtype = _AUTOCAST_DTYPES.get(resolve_precision(precision, device))
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
@@ -89,7 +81,8 @@ def iter_posterior(
         device: default CUDA when available, else CPU.
         precision: ``bf16-mixed`` or ``16-mixed`` runs the encoders under autocast (on CUDA, or
             on a CPU with bf16 matrix units, e.g. AMX: about 2x faster there); the heads and
-            their samples stay float32. Default full precision.
+            their samples stay float32. ``auto`` picks bf16-mixed where the device has bf16
+            units (see `zoobot.precision`). Default full precision.
         progress: show a progress bar on stderr.
 
     Yields:
@@ -267,6 +260,7 @@ def _predict_with_trainer(
         with tempfile.TemporaryDirectory() as directory:
             writer = _RankWriter(Path(directory))
             kwargs = {"logger": False, "enable_checkpointing": False, **trainer_kwargs}
+            route_lightning_logs()
             trainer = L.Trainer(callbacks=[writer], **kwargs)
             model.n_predict_samples = n_samples
             trainer.predict(model, datamodule=datamodule, return_predictions=False)

@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 
 from zoobot.data import CatalogDataModule
 from zoobot.finetune import FinetuneableZoobotTree, get_trainer
+from zoobot.logs import configure_logging
 from zoobot.schemas import Schema, get_schema, list_schemas
 
 __all__ = ["export_encoder", "main", "pretrain"]
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", required=True, type=Path, help="where to write the encoder .safetensors"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    configure_logging("INFO")
     read = pd.read_parquet if args.catalog.suffix == ".parquet" else pd.read_csv
     catalog = read(args.catalog)
     if "file_loc" in catalog:

@@ -10,8 +10,8 @@ from werkzeug.exceptions import HTTPException
 from panoptes_sync.emulator import (
     auth,
     blobs,
-    exports,
     routes_classifications,
+    routes_exports,
     routes_projects,
     routes_subject_sets,
     routes_subjects,
@@ -56,7 +56,7 @@ def create_app(context: EmulatorContext) -> Flask:
         routes_classifications,
         routes_subjects,
         routes_subject_sets,
-        exports,
+        routes_exports,
     ):
         app.register_blueprint(module.blueprint)
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from panoptes_sync.emulator.context import get_context
 from panoptes_sync.emulator.http import ApiError, envelope, json_response
+from panoptes_sync.emulator.passwords import verify_password
 from panoptes_sync.emulator.resources import serialize_user
 
 __all__ = [
@@ -81,7 +82,7 @@ def sign_in() -> Response:
     user = context.database.query_one(
         "SELECT * FROM users WHERE login = ?", (str(credentials.get("login", "")),)
     )
-    if user is None or user["password"] is None or user["password"] != credentials.get("password"):
+    if user is None or not verify_password(credentials.get("password"), user["password_hash"]):
         response = jsonify({"error": "Invalid login or password."})
         response.status_code = 401
         return response
@@ -136,7 +137,7 @@ def oauth_token() -> Response:
         login = form.get("login") or form.get("username")
         if login:
             user = context.database.query_one("SELECT * FROM users WHERE login = ?", (login,))
-            if user is None or user["password"] != form.get("password"):
+            if user is None or not verify_password(form.get("password"), user["password_hash"]):
                 return _grant_error("invalid_grant")
             user_id = int(user["id"])
         else:

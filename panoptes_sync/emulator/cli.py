@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from panoptes_sync.emulator.server import EmulatorServer
 from panoptes_sync.emulator.settings import ANSWER_MODELS, EmulatorSettings, parse_fault_rule
-from panoptes_sync.errors import EmulatorConfigError, PanoptesSyncError
+from panoptes_sync.errors import EmulatorConfigError, PanoptesSyncError, error_line
+from zoobot.logs import LOG_LEVELS, configure_logging
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
 logger = logging.getLogger(__name__)
+
+#: Environment variable with the owner's password (kept out of the process list, unlike --user).
+PASSWORD_ENV = "ZOO_EMULATOR_PASSWORD"
+#: The owner's password when neither the variable nor ``--user LOGIN:PASSWORD`` gives one.
+DEFAULT_PASSWORD = "secret"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,12 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
             "zookeeper/galaxy-zoo (GZ DECaLS DR5 workflow), simulated subjects and volunteers. "
             "Point panoptes-client at it with Panoptes.connect(endpoint='http://127.0.0.1:PORT')."
         ),
+        epilog=(
+            f"Environment: {PASSWORD_ENV} sets the owner's password without showing it in the "
+            f"process list (default {DEFAULT_PASSWORD!r}; a password in --user wins). The state "
+            "file stores salted scrypt hashes, never passwords."
+        ),
     )
     parser.add_argument("--port", type=int, default=8765, help="port to serve on (0: any free)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
     parser.add_argument("--subjects", type=int, default=30, help="simulated subjects to seed")
     parser.add_argument("--classifications", type=int, default=200, help="classifications to seed")
-    parser.add_argument("--user", default="owner:secret", help="owner account as LOGIN:PASSWORD")
+    parser.add_argument(
+        "--user",
+        default="owner",
+        metavar="LOGIN[:PASSWORD]",
+        help=f"owner account; prefer the password in {PASSWORD_ENV} (a flag shows in ps)",
+    )
     parser.add_argument(
         "--other-user",
         action="append",
@@ -76,19 +94,36 @@ def build_parser() -> argparse.ArgumentParser:
             "classifications:expire:0.5; repeatable"
         ),
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (stderr)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="INFO",
+        help="logging level (stderr)",
+    )
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
-    """Build settings from parsed arguments.
+def settings_from_args(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> EmulatorSettings:
+    """Build settings from parsed arguments and the environment.
+
+    The owner's password comes from ``--user LOGIN:PASSWORD``, else ``ZOO_EMULATOR_PASSWORD``
+    (empty: unset), else ``"secret"``.
 
     Raises:
-        PanoptesSyncError: for a malformed ``--user`` or ``--fault``.
+        PanoptesSyncError: for a malformed ``--other-user`` or ``--fault``, or an empty login.
     """
     login, sep, password = args.user.partition(":")
-    if not sep:
-        raise EmulatorConfigError(f"--user {args.user!r} must be LOGIN:PASSWORD")
+    if sep:
+        logger.warning(
+            "the password in --user is visible in the process list; set %s instead", PASSWORD_ENV
+        )
+    else:
+        password = (env or {}).get(PASSWORD_ENV) or DEFAULT_PASSWORD
+    if not login:
+        raise EmulatorConfigError(f"--user {args.user!r} must be LOGIN or LOGIN:PASSWORD")
     others = []
     for text in args.other_user:
         other_login, other_sep, other_password = text.partition(":")
@@ -118,14 +153,12 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 after Ctrl-C, 1 on a known error, 2 on usage errors (argparse)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(args.log_level)
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, os.environ)
         server = EmulatorServer(settings, host=args.host, port=args.port)
     except PanoptesSyncError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return 1
     print(server.endpoint, flush=True)
     logger.info(

@@ -19,7 +19,7 @@ __all__ = ["EmulatorClock", "EmulatorDatabase", "dumps", "loads"]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY, login TEXT UNIQUE NOT NULL, password TEXT, display_name TEXT,
+    id INTEGER PRIMARY KEY, login TEXT UNIQUE NOT NULL, password_hash TEXT, display_name TEXT,
     admin INTEGER NOT NULL DEFAULT 0, uploaded_subjects_count INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, lock_version INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -146,6 +146,12 @@ class EmulatorDatabase:
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._connection.execute("PRAGMA table_info(users)")}
+        if "password_hash" not in columns:
+            raise EmulatorStartupError(
+                f"emulator state {self.path} stores plain passwords (an older emulator); delete it "
+                "or pass a new --state path"
+            )
 
     def close(self) -> None:
         """Close the connection."""

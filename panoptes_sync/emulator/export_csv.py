@@ -12,6 +12,7 @@ from typing import Any
 
 from panoptes_sync.emulator.database import EmulatorDatabase, loads
 from panoptes_sync.exports import EXPORT_COLUMNS
+from panoptes_sync.workflow_versions import answer_label
 
 __all__ = ["classification_export_csv", "labelled_annotations"]
 
@@ -22,10 +23,11 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _answer_label(answers: list[dict[str, Any]], index: Any) -> Any:
-    if isinstance(index, int) and 0 <= index < len(answers):
-        return answers[index].get("label", UNKNOWN_LABEL)
-    return None if index is None else UNKNOWN_LABEL
+def _answer_label(task: dict[str, Any], index: Any) -> str | None:
+    if index is None:
+        return None
+    label = answer_label(task, index)
+    return UNKNOWN_LABEL if label is None else label
 
 
 def labelled_annotations(
@@ -35,13 +37,11 @@ def labelled_annotations(
     out = []
     for annotation in annotations:
         task = tasks.get(str(annotation.get("task")), {})
-        answers = task.get("answers") or []
-
         value = annotation.get("value")
         if isinstance(value, list):
-            labelled: Any = [_answer_label(answers, v) for v in value]
+            labelled: Any = [_answer_label(task, v) for v in value]
         else:
-            labelled = _answer_label(answers, value)
+            labelled = _answer_label(task, value)
         out.append(
             {"task": annotation.get("task"), "task_label": task.get("question"), "value": labelled}
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -11,6 +10,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request
+
+from zoobot import strict_json
 
 __all__ = [
     "CONTENT_TYPE",
@@ -122,7 +123,7 @@ def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A JSON-API response with Panoptes' content type."""
-    response = Response(json.dumps(body, separators=(",", ":")), status=status)
+    response = Response(strict_json.dumps(body, separators=(",", ":")), status=status)
     response.headers["Content-Type"] = CONTENT_TYPE
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -18,6 +18,7 @@ from panoptes_sync.emulator.operations import (
     link_subjects,
     task_strings,
 )
+from panoptes_sync.emulator.passwords import hash_password
 from panoptes_sync.emulator.settings import EmulatorSettings
 from panoptes_sync.emulator.volunteers import VolunteerSimulator
 from zoobot.schemas import decals_dr5_workflow
@@ -63,10 +64,11 @@ def is_seeded(database: EmulatorDatabase) -> bool:
 def _insert_user(database: EmulatorDatabase, login: str, password: str | None, admin: bool) -> int:
     user_id = database.next_id("users")
     now = database.clock.iso()
+    password_hash = None if password is None else hash_password(password)
     database.execute(
-        "INSERT INTO users (id, login, password, display_name, admin, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (user_id, login, password, login, int(admin), now, now),
+        "INSERT INTO users (id, login, password_hash, display_name, admin, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (user_id, login, password_hash, login, int(admin), now, now),
     )
     return user_id
 

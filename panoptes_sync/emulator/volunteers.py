@@ -117,7 +117,7 @@ class VolunteerSimulator:
     def _pick_volunteer(self, rng: np.random.Generator) -> int | None:
         if rng.random() < ANONYMOUS_SHARE:
             return None
-        rows = self.database.query("SELECT id FROM users WHERE password IS NULL ORDER BY id")
+        rows = self.database.query("SELECT id FROM users WHERE password_hash IS NULL ORDER BY id")
         return int(rows[int(rng.integers(len(rows)))]["id"]) if rows else None
 
     def _select_subject(

@@ -6,6 +6,7 @@ production. The backend is chosen by the URL given to `create_engine_for_url`.
 
 from panoptes_sync.store.database import (
     create_engine_for_url,
+    database_errors,
     redact_url,
     session_scope,
     upgrade_database,
@@ -21,6 +22,7 @@ from panoptes_sync.store.models import (
     VoteCount,
     Workflow,
     WorkflowVersion,
+    utcnow,
 )
 from panoptes_sync.store.repository import (
     get_sync_state,
@@ -55,6 +57,7 @@ __all__ = [
     "WorkflowVersion",
     "add_vote_counts",
     "create_engine_for_url",
+    "database_errors",
     "get_aggregation_state",
     "get_sync_state",
     "get_vote_counts",
@@ -72,4 +75,5 @@ __all__ = [
     "upsert_subjects",
     "upsert_workflow_versions",
     "upsert_workflows",
+    "utcnow",
 ]

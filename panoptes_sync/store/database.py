@@ -18,8 +18,15 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from panoptes_sync.errors import StoreError
+from zoobot import strict_json
 
-__all__ = ["create_engine_for_url", "redact_url", "session_scope", "upgrade_database"]
+__all__ = [
+    "create_engine_for_url",
+    "database_errors",
+    "redact_url",
+    "session_scope",
+    "upgrade_database",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +37,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def _compact_json(value: Any) -> str:
     # Compact separators keep stored annotations in the exact shape Panoptes exports use,
-    # which lets aggregation take its vectorised fast path.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # which lets aggregation take its vectorised fast path. Strict JSON (PostgreSQL refuses NaN):
+    # the rare value with a non-finite number is written again with nulls in its place.
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return strict_json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def redact_url(url: str) -> str:
@@ -40,6 +51,42 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+@contextmanager
+def database_errors(url: str | Engine, doing: str = "use") -> Iterator[None]:
+    """Turn a database failure inside the block into a one-line `StoreError`.
+
+    The message names the URL with its password hidden, and gives the driver's first line only
+    (psycopg's hints and SQLAlchemy's background links are dropped).
+
+    Args:
+        url: the store's URL or engine.
+        doing: what was being done, for the message ("migrate", "use").
+
+    Raises:
+        StoreError: from any `SQLAlchemyError` raised in the block.
+    """
+    try:
+        yield
+    except SQLAlchemyError as error:
+        shown = redact_url(url if isinstance(url, str) else str(url.url))
+        cause = getattr(error, "orig", None) or error
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        password = _password(url)
+        if password:
+            first_line = first_line.replace(password, "***")
+        raise StoreError(
+            f"could not {doing} database {shown}: {type(cause).__name__}: {first_line}; check the "
+            "URL and that the database server is running"
+        ) from error
+
+
+def _password(url: str | Engine) -> str | None:
+    try:
+        return (make_url(url) if isinstance(url, str) else url.url).password
+    except ArgumentError:
+        return None
 
 
 def create_engine_for_url(url: str) -> Engine:
@@ -108,15 +155,9 @@ def upgrade_database(url_or_engine: str | Engine) -> Engine:
         create_engine_for_url(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     )
     config = _alembic_config(engine)
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-    except SQLAlchemyError as error:
-        raise StoreError(
-            f"could not migrate {redact_url(str(engine.url))}: {error}; check the URL and that "
-            "the database server is running"
-        ) from error
+    with database_errors(engine, "migrate"), engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
     logger.debug("database upgraded url=%s", redact_url(str(engine.url)))
     return engine
 

@@ -33,6 +33,7 @@ __all__ = [
     "VoteCount",
     "Workflow",
     "WorkflowVersion",
+    "utcnow",
 ]
 
 #: Values allowed in ``pushes.action``.
@@ -76,7 +77,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the default of every timestamp column)."""
     return datetime.now(UTC)
 
 
@@ -164,7 +166,7 @@ class SyncState(Base):
     __tablename__ = "sync_state"
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class VoteCount(Base):
@@ -184,7 +186,7 @@ class AggregationState(Base):
     schema_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_classification_id: Mapped[int] = mapped_column(BigInteger)
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=_utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Push(Base):
@@ -198,7 +200,7 @@ class Push(Base):
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     subject_set_id: Mapped[int | None] = mapped_column(Integer)

@@ -16,23 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from panoptes_sync.aggregate import aggregate_store, stored_vote_table
-from panoptes_sync.annotations import (
-    AnswerMapping,
-    explode_annotations,
-    read_workflows_csv,
-)
-from panoptes_sync.backfill import backfill_workflow_versions
-from panoptes_sync.cli import main
-from panoptes_sync.counting import (
-    AggregationReport,
-    count_votes,
+from panoptes_sync.aggregate import (
+    aggregate_export_files,
+    aggregate_store,
     first_classification_mask,
+    stored_vote_table,
     user_keys,
 )
+from panoptes_sync.annotation_votes import explode_annotations
+from panoptes_sync.backfill import backfill_workflow_versions
+from panoptes_sync.cli import main
+from panoptes_sync.counting import AggregationReport, count_votes
 from panoptes_sync.errors import AggregationError, ExportFormatError
-from panoptes_sync.exports import aggregate_export_files
 from panoptes_sync.store import insert_classifications, session_scope, upgrade_database
+from panoptes_sync.workflow_versions import AnswerMapping, read_workflows_csv
 from tests.panoptes_sync.synthetic import (
     WORKFLOW_ID,
     generate,

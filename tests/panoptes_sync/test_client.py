@@ -17,7 +17,6 @@ from panoptes_client import Classification
 from panoptes_sync.client import (
     PanoptesCredentials,
     ResilientPanoptes,
-    RetryPolicy,
     connect_panoptes,
     credentials_from_env,
 )
@@ -28,6 +27,7 @@ from panoptes_sync.errors import (
     PanoptesRequestError,
     PanoptesRetriesExhaustedError,
 )
+from panoptes_sync.retry import RetryPolicy
 
 PASSWORD = "s3cret-pw"
 

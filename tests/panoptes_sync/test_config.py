@@ -113,3 +113,35 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["status", "--page-size", "lots"]) == 2
     assert main(["status", "--config", str(tmp_path / "absent.toml")]) == 2
     assert "absent.toml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[panoptes-sync]\npage_size = 5\n", r"unknown table \[panoptes-sync\].*\[panoptes_sync\]"),
+        ("[panoptes_sync]\npage_sise = 5\n", "did you mean 'page_size'"),
+        ("page_size = 5\n[panoptes_sync]\nproject_id = 1\n", "outside any table"),
+        ("[panoptes_sync]\nmax_retries = -1\n", "max_retries must be >= 0, got -1"),
+        ("[panoptes_sync]\nrequest_timeout_s = 0\n", "request_timeout_s must be > 0"),
+        ("[panoptes_sync]\nworkflow_id = 0\n", "workflow_id must be >= 1"),
+    ],
+)
+def test_misspelt_tables_and_keys_and_ranges_are_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write_toml(tmp_path, text))
+
+
+def test_the_daemon_table_is_not_an_unknown_one(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "[panoptes_sync]\nproject_id = 7\n[prioritiser]\nn_models = 3\n")
+    assert load_settings(path).project_id == 7
+
+
+def test_an_empty_variable_is_unset() -> None:
+    assert load_settings(env={"ZOO_PAGE_SIZE": "", "ZOO_WORKFLOW_ID": ""}) == Settings()
+
+
+def test_a_misspelt_flag_override_names_the_closest() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'page_size'"):
+        load_settings(overrides={"page_sise": 5})

@@ -326,8 +326,8 @@ def test_cli_arguments_build_settings(tmp_path: Path) -> None:
         image_size=32,
     )
     with pytest.raises(EmulatorConfigError):
-        settings_from_args(build_parser().parse_args(["--user", "nopassword"]))
-    assert main(["--user", "nopassword"]) == 1
+        settings_from_args(build_parser().parse_args(["--user", ":nologin"]))
+    assert main(["--user", ":nologin"]) == 1
     with pytest.raises(SystemExit) as usage:
         main(["--subjects", "many"])
     assert usage.value.code == 2

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panoptes_sync.annotations import AnswerMapping, read_workflows_csv
+from panoptes_sync.aggregate import _SeenIds, aggregate_export_files
 from panoptes_sync.counting import VoteCounter, count_votes, extract_votes
-from panoptes_sync.exports import _SeenIds, aggregate_export_files
-from panoptes_sync.prefetch import prefetch
+from panoptes_sync.exports import prefetch
+from panoptes_sync.workflow_versions import AnswerMapping, read_workflows_csv
 from tests.panoptes_sync.synthetic import WORKFLOW_ID, generate, write_export, write_workflows
 
 
@@ -109,3 +109,20 @@ def test_vote_counter_equals_one_batch_count(tmp_path: Path) -> None:
         want = wide[column].reindex(table.index, fill_value=0) if column in wide else 0 * got
         assert got.tolist() == want.tolist()
     assert counter.report.votes == report.votes == int(table.to_numpy().sum())
+
+
+def test_first_only_counts_a_repeated_classification_once(tmp_path: Path) -> None:
+    """A row exported twice is one classification: first-only must not drop both copies."""
+    data = generate(n=200, seed=23)
+    export = write_export(tmp_path / "e.csv", data.export_rows + data.export_rows[:30])
+    table, report = aggregate_export_files(
+        export, write_workflows(tmp_path / "w.csv"), WORKFLOW_ID, first_only=True, block_size=4096
+    )
+    expected = pd.DataFrame(
+        [
+            {"subject_id": s, **{c: counts.get(c, 0) for c in table.columns[1:]}}
+            for s, counts in data.reference_first.items()
+        ]
+    ).sort_values("subject_id", ignore_index=True)
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    assert report.issues["duplicate_classification"] == 30

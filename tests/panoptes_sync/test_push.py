@@ -18,10 +18,11 @@ from PIL import Image
 from sqlalchemy import Engine, text
 
 from panoptes_sync.cli import main
-from panoptes_sync.client import PanoptesCredentials, RetryPolicy, connect_panoptes
+from panoptes_sync.client import PanoptesCredentials, connect_panoptes
 from panoptes_sync.emulator import EmulatorSettings, FaultRule, serve_emulator
 from panoptes_sync.errors import PushError
 from panoptes_sync.push import PushItem, execute_push, plan_push, read_ranked_list
+from panoptes_sync.retry import RetryPolicy
 from panoptes_sync.store import (
     create_engine_for_url,
     list_pushes,

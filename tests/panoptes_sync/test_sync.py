@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from panoptes_sync.client import PanoptesCredentials, RetryPolicy, connect_panoptes
+from panoptes_sync.client import PanoptesCredentials, connect_panoptes
 from panoptes_sync.emulator import EmulatorSettings, FaultRule, serve_emulator
+from panoptes_sync.retry import RetryPolicy
 from panoptes_sync.store import create_engine_for_url, upgrade_database
 from panoptes_sync.sync import sync_classifications, sync_state_key
 

@@ -124,3 +124,40 @@ def test_missing_catalogue_is_a_clear_error_and_exit_code_1(tmp_path, capsys):
     )
     assert code == 1
     assert "no catalogue at" in capsys.readouterr().err
+
+
+def _score_argv(catalog, tmp_path):
+    out = tmp_path / "ranked.csv"
+    return ["score", "--catalog", str(catalog), "--checkpoint", "x.ckpt", "--out", str(out)]
+
+
+def test_duplicate_ids_are_refused_naming_them(tmp_path, capsys):
+    catalog = tmp_path / "dup.csv"
+    rows = [f"g{i % 8},img{i}.png" for i in range(16)]
+    catalog.write_text("id_str,file_loc\n" + "\n".join(rows) + "\n")
+    assert main(_score_argv(catalog, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "repeats 8 id_str value(s): 'g0', 'g1', 'g2', 'g3', 'g4' and 3 more" in err
+    assert str(catalog) in err and not (tmp_path / "ranked.csv").exists()
+
+
+def test_score_catalog_refuses_duplicate_ids_too():
+    from prioritiser.errors import PrioritiserError
+    from prioritiser.scoring import score_catalog
+    from zoobot.finetune import FinetuneableZoobotTree
+
+    model = FinetuneableZoobotTree(name="test_resnet", schema="decals_dr5")
+    catalog = pd.DataFrame({"id_str": ["a", "b", "a"], "file_loc": ["x.png"] * 3})
+    with pytest.raises(PrioritiserError, match="repeats 1 id_str value"):
+        score_catalog(catalog, [model], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "is empty"), ("id_str,file_loc\n", "has a header but no rows")]
+)
+def test_an_empty_catalogue_is_a_clear_error_naming_the_file(tmp_path, capsys, text, message):
+    catalog = tmp_path / "empty.csv"
+    catalog.write_text(text)
+    assert main(_score_argv(catalog, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert message in err and str(catalog) in err and "EmptyDataError" not in err

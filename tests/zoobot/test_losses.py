@@ -51,3 +51,30 @@ def test_tree_loss_is_the_sum_of_question_losses_without_averaging():
             for c, a in zip(counts[:, answers].numpy(), alpha[:, answers].numpy())
         ]
         np.testing.assert_allclose(per_question[:, q].numpy(), expected, rtol=1e-9)
+
+
+def test_summed_tree_loss_equals_the_question_losses_summed():
+    schema = decals_dr5_schema
+    rng = np.random.default_rng(2)
+    counts = torch.tensor(rng.integers(0, 10, (6, 34)) * (rng.random((6, 34)) < 0.5))
+    counts[:, schema.question_slices[3]] = 0  # a question nobody was asked
+    alpha = torch.tensor(rng.uniform(1, 101, (6, 34)))
+    summed = tree_nll(counts, alpha, schema.question_slices, reduction="sum")
+    assert summed.shape == (6,)
+    expected = tree_nll(counts, alpha, schema.question_slices).sum(dim=1)
+    torch.testing.assert_close(summed, expected)
+
+
+def test_summed_tree_loss_of_unasked_questions_is_zero_with_zero_gradient():
+    schema = decals_dr5_schema
+    counts = torch.zeros(1, 34, dtype=torch.float64)
+    alpha = torch.full((1, 34), 3.0, dtype=torch.float64, requires_grad=True)
+    loss = tree_nll(counts, alpha, schema.question_slices, reduction="sum")
+    loss.sum().backward()
+    assert loss.item() == 0.0 and alpha.grad.abs().max().item() == 0.0
+
+
+def test_unknown_tree_loss_reduction_is_refused():
+    counts = torch.ones(1, 34)
+    with pytest.raises(ValueError, match="reduction must be 'none' or 'sum', got 'mean'"):
+        tree_nll(counts, counts + 1, decals_dr5_schema.question_slices, reduction="mean")

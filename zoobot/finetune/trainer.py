@@ -10,6 +10,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from zoobot.logs import route_lightning_logs
+
 __all__ = ["RestoreBestWeights", "get_trainer"]
 
 MONITOR = "validation/loss"
@@ -71,6 +73,7 @@ def get_trainer(
         RestoreBestWeights(),
     ]
     callbacks += trainer_kwargs.pop("callbacks", [])
+    route_lightning_logs()
     return L.Trainer(
         default_root_dir=save_dir,
         max_epochs=max_epochs,

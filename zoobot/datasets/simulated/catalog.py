@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from zoobot import strict_json
 from zoobot.datasets.simulated.images import (
     bands_to_rgb,
     render_bands,
@@ -233,6 +234,6 @@ def make_catalog(
         catalog.to_parquet(path, index=False)
     else:
         catalog.to_csv(path, index=False)
-    (out_dir / _SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
+    (out_dir / _SETTINGS_FILE).write_text(strict_json.dumps(settings, indent=2))
     logger.info("catalogue written path=%s n=%d", path, n)
     return load_catalog(path)

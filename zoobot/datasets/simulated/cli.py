@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from zoobot.datasets.simulated.catalog import make_catalog
 from zoobot.errors import ZoobotError
+from zoobot.logs import configure_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -61,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit code.
     """
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_logging(args.log_level)
     try:
         make_catalog(
             n=args.n,

@@ -1,21 +1,20 @@
-"""Tests for prioritiser.feature_heads: the fast tree loss, heads, training and MC samples."""
+"""Tests for the harness's heads (benchmarks/active_learning_harness): training and MC samples."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
-from prioritiser.errors import ConfigError
-from prioritiser.feature_heads import (
+from active_learning_harness.heads import (
     HeadSettings,
     ensemble_loss,
     posterior_samples,
     question_losses,
     train_heads,
-    tree_nll_sum,
 )
-from tests.prioritiser.feature_fixtures import one_torch_thread, simulated_features  # noqa: F401
+
+from prioritiser.errors import ConfigError
+from tests.benchmarks.feature_fixtures import one_torch_thread, simulated_features  # noqa: F401
 from zoobot.losses import tree_nll
 from zoobot.schemas import decals_dr5_schema
 
@@ -37,30 +36,6 @@ MLP = HeadSettings(
 @pytest.fixture(scope="module")
 def galaxies() -> tuple[np.ndarray, np.ndarray]:
     return simulated_features(120, 4, 1)
-
-
-def _question_matrix() -> torch.Tensor:
-    matrix = torch.zeros(N_ANSWERS, len(SCHEMA.questions), dtype=torch.float64)
-    for q, answers in enumerate(SCHEMA.question_slices):
-        matrix[answers, q] = 1.0
-    return matrix
-
-
-def test_tree_nll_sum_equals_zoobot_tree_nll_summed(galaxies):
-    _, counts = galaxies
-    y = torch.as_tensor(counts, dtype=torch.float64)
-    alpha = 1.0 + 100.0 * torch.rand(len(y), N_ANSWERS, dtype=torch.float64)
-    assert (y @ _question_matrix() == 0).any()  # some questions were never asked
-    expected = tree_nll(y, alpha, SCHEMA.question_slices).sum(dim=1)
-    torch.testing.assert_close(tree_nll_sum(y, alpha, _question_matrix()), expected)
-
-
-def test_tree_nll_sum_of_unasked_questions_is_zero_with_zero_gradient():
-    counts = torch.zeros(1, N_ANSWERS, dtype=torch.float64)
-    alpha = torch.full((1, N_ANSWERS), 3.0, dtype=torch.float64, requires_grad=True)
-    loss = tree_nll_sum(counts, alpha, _question_matrix())
-    loss.sum().backward()
-    assert loss.item() == 0.0 and alpha.grad.abs().max().item() == 0.0
 
 
 @pytest.mark.parametrize("settings", [FAST, MLP], ids=["linear", "mlp"])

@@ -1,4 +1,4 @@
-"""Panoptes annotations: workflow versions, answer labels <-> indices, and parsing annotation JSON.
+"""Workflow versions and their answers: version texts, answer labels <-> indices, `AnswerMapping`.
 
 Answer indices change meaning across workflow MAJOR versions, and export CSVs carry answer labels
 (markdown images included) instead of indices. `AnswerMapping` turns one annotation of any major
@@ -27,11 +27,11 @@ __all__ = [
     "QUESTION_TASK_TYPES",
     "AnswerMapping",
     "Resolution",
-    "ExplodedAnnotations",
     "WorkflowVersionTasks",
     "answer_key",
-    "explode_annotations",
+    "answer_label",
     "inject_strings",
+    "major_versions",
     "parse_workflow_version",
     "read_workflows_csv",
 ]
@@ -57,6 +57,41 @@ def parse_workflow_version(text: Any) -> tuple[int, int]:
     if not 1 <= len(parts) <= 2 or not all(part.isdigit() for part in parts):
         raise ValueError(f"workflow version {text!r} is not MAJOR.MINOR")
     return int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+
+
+def major_versions(texts: Sequence[Any] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The major versions of many ``MAJOR[.MINOR]`` texts, each distinct text parsed once.
+
+    Args:
+        texts: ``[n]`` version texts (a sequence or an Arrow string array; None = missing).
+
+    Returns:
+        ``[n]`` int64 majors (-1 where unreadable) and the ``[n]`` boolean mask of readable ones.
+    """
+    if not isinstance(texts, pa.Array | pa.ChunkedArray):
+        texts = pa.array([None if t is None else str(t) for t in texts], type=pa.large_string())
+    encoded = pc.dictionary_encode(texts)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    parsed = []
+    for text in encoded.dictionary.to_pylist():
+        try:
+            parsed.append(parse_workflow_version(text)[0])
+        except ValueError:
+            parsed.append(-1)
+    lookup = np.asarray(parsed + [-1], dtype=np.int64)  # the last entry stands for missing texts
+    codes = np.asarray(encoded.indices.fill_null(len(parsed)), dtype=np.int64)
+    majors = lookup[codes]
+    return majors, majors >= 0
+
+
+def answer_label(task: Mapping[str, Any], index: Any) -> str | None:
+    """The label of answer ``index`` of a task, or None if there is no such answer or label."""
+    answers = task.get("answers") or []
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(answers):
+        return None
+    label = answers[index].get("label")
+    return label if isinstance(label, str) else None
 
 
 def inject_strings(tasks: Mapping[str, Any], strings: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -163,8 +198,7 @@ class _MajorVersion:
                     lookup.setdefault(answer_key(answer["label"]), index)
 
     def answer_label(self, task: str, index: int) -> str | None:
-        answers = self.tasks.get(task, {}).get("answers") or []
-        return answers[index].get("label") if 0 <= index < len(answers) else None
+        return answer_label(self.tasks.get(task, {}), index)
 
 
 class AnswerMapping:
@@ -279,90 +313,3 @@ class AnswerMapping:
                 return None, "answer_not_in_target_version"
         column = self._column_of(task, index)
         return (None, "unmapped_answer") if column is None else (column, None)
-
-
-class ExplodedAnnotations(NamedTuple):
-    """Annotation arrays of many classifications as one long table.
-
-    Attributes:
-        row: ``[n_annotations]`` index of the classification each annotation belongs to, in order.
-        code: ``[n_annotations]`` index into ``objects``.
-        objects: the distinct parsed annotations.
-        bad_rows: indices of classifications whose annotations are not a JSON list.
-    """
-
-    row: np.ndarray
-    code: np.ndarray
-    objects: list[Any]
-    bad_rows: np.ndarray
-
-
-def explode_annotations(texts: Sequence[str | None] | pa.Array) -> ExplodedAnnotations:
-    """Parse annotation JSON arrays (one per classification) into a long table, vectorised.
-
-    Compact arrays (``[{"task":"T0","value":1},{...}]``, the shape of exports and of the store)
-    are split in Arrow and only their distinct elements are JSON-parsed; any other row falls back
-    to `json.loads`. A ``},{`` inside a label cannot fool the fast path: the split leaves an
-    unterminated string, the element fails to parse and its row takes the slow path.
-
-    Args:
-        texts: ``[n_classifications]`` annotation JSON texts (None = missing).
-
-    Returns:
-        The long table; rows that are not a JSON list are in ``bad_rows``.
-    """
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    array = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.large_string())
-    # Byte-level slicing of exactly '[{...}]' rows (one copy); anything else, e.g. padded with
-    # whitespace, takes the json.loads path below.
-    fast = pc.fill_null(pc.and_(pc.starts_with(array, "[{"), pc.ends_with(array, "}]")), False)
-    is_empty = pc.fill_null(pc.equal(array, "[]"), False)
-    raw_bytes = array.cast(
-        pa.large_binary() if pa.types.is_large_string(array.type) else pa.binary()
-    )
-    body = pc.if_else(fast, pc.binary_slice(raw_bytes, 2, -2), pa.scalar(None, raw_bytes.type))
-    pieces = pc.split_pattern(body, pattern=b"},{")
-    parents = np.asarray(pc.list_parent_indices(pieces), dtype=np.int64)
-    encoded = pc.dictionary_encode(pc.list_flatten(pieces))
-    codes = np.asarray(encoded.indices, dtype=np.int64)
-    objects: list[Any] = []
-    parse_failed = np.zeros(len(encoded.dictionary), dtype=bool)
-    for index, element in enumerate(encoded.dictionary.to_pylist()):
-        try:
-            objects.append(json.loads(b"{" + element + b"}"))
-        except ValueError:
-            objects.append(None)
-            parse_failed[index] = True
-    slow = ~np.asarray(fast, dtype=bool) & ~np.asarray(is_empty, dtype=bool)
-    slow[parents[parse_failed[codes]]] = True
-    keep = ~slow[parents]
-    row_parts, code_parts = [parents[keep]], [codes[keep]]
-    bad_rows: list[int] = []
-    if slow.any():
-        known: dict[str, int] = {}
-        slow_rows, slow_codes = [], []
-        slow_indices = np.flatnonzero(slow)
-        raw = array.take(pa.array(slow_indices)).to_pylist()
-        for row, text in zip(slow_indices, raw, strict=True):
-            try:
-                parsed = json.loads(text) if text is not None else None
-            except ValueError:
-                parsed = None
-            if not isinstance(parsed, list):
-                bad_rows.append(int(row))
-                continue
-            for element in parsed:
-                key = json.dumps(element, sort_keys=True)
-                if key not in known:
-                    known[key] = len(objects)
-                    objects.append(element)
-                slow_rows.append(row)
-                slow_codes.append(known[key])
-        row_parts.append(np.asarray(slow_rows, dtype=np.int64))
-        code_parts.append(np.asarray(slow_codes, dtype=np.int64))
-    row, code = np.concatenate(row_parts), np.concatenate(code_parts)
-    if slow.any():
-        order = np.argsort(row, kind="stable")
-        row, code = row[order], code[order]
-    return ExplodedAnnotations(row, code, objects, np.asarray(bad_rows, dtype=np.int64))

@@ -1,4 +1,4 @@
-"""Tests for prioritiser.active_loop: heads, posterior samples, the loop and labels to reach."""
+"""Tests for the harness's loop (benchmarks/active_learning_harness): acquire, loop, labels."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from active_learning_harness.heads import HeadSettings, posterior_samples, train_heads
+from active_learning_harness.loop import LoopSettings, acquire, labels_to_reach, run_active_loop
 
 from prioritiser.acquisition import get_acquisition, mutual_information
-from prioritiser.active_loop import LoopSettings, acquire, labels_to_reach, run_active_loop
 from prioritiser.errors import ConfigError
-from prioritiser.feature_heads import HeadSettings, posterior_samples, train_heads
 from prioritiser.selection import select_top_k
-from tests.prioritiser.feature_fixtures import one_torch_thread, simulated_features  # noqa: F401
+from tests.benchmarks.feature_fixtures import one_torch_thread, simulated_features  # noqa: F401
 from zoobot.schemas import decals_dr5_schema
 
 SCHEMA = decals_dr5_schema

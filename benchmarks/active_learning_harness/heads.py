@@ -1,14 +1,13 @@
 """Ensembles of Dirichlet heads on frozen encoder features, for simulated active learning.
 
-A head maps cached encoder features to Dirichlet concentrations over every answer of a decision
-tree: optionally input dropout, a hidden layer and GELU, then dropout and a linear layer, so that
-MC dropout samples only the head (as in Zoobot). An ensemble is M heads with their own
+A head is zoobot's :class:`~zoobot.finetune.heads.DirichletHead` on cached encoder features:
+optionally input dropout, a hidden layer and GELU, then dropout and a linear layer, so that MC
+dropout samples only the head (as in Zoobot). An ensemble is M heads with their own
 initialisation and dropout masks.
 
 Training is full batch with AdamW and early stopping on a held-out share of the labelled galaxies.
-The training loss is :func:`tree_nll_sum`, the whole-tree Dirichlet-multinomial NLL computed for all
-questions at once (equal to :func:`zoobot.losses.tree_nll` summed over questions, several times
-faster for the small batches used here).
+The training loss is :func:`zoobot.losses.tree_nll` summed over questions (``reduction="sum"``,
+all questions at once, several times faster for the small batches used here).
 """
 
 from __future__ import annotations
@@ -20,22 +19,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from prioritiser.errors import ConfigError
-from zoobot.finetune.heads import MAX_CONCENTRATION_ABOVE_ONE
+from zoobot.finetune.heads import DirichletHead
 from zoobot.losses import tree_nll
 from zoobot.schemas import Schema
 
 __all__ = [
-    "FeatureHead",
     "HeadSettings",
+    "create_head",
     "ensemble_loss",
     "posterior_samples",
     "question_losses",
-    "question_matrix",
     "train_heads",
-    "tree_nll_sum",
 ]
 
 logger = logging.getLogger(__name__)
@@ -88,106 +84,25 @@ class HeadSettings:
             )
 
 
-class FeatureHead(nn.Module):
-    """Features -> [input dropout, hidden, GELU] -> dropout -> linear -> ``1 + 100 sigmoid``."""
-
-    def __init__(
-        self,
-        in_features: int,
-        n_answers: int,
-        hidden: int,
-        dropout: float,
-        input_dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.body: nn.Module = (
-            nn.Sequential(nn.Dropout(input_dropout), nn.Linear(in_features, hidden), nn.GELU())
-            if hidden
-            else nn.Identity()
-        )
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden or in_features, n_answers)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """[batch, in_features] -> [batch, n_answers] Dirichlet concentrations in (1, 101)."""
-        logits = self.linear(self.dropout(self.body(features)))
-        return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(logits)
-
-    def sample(self, features: torch.Tensor) -> torch.Tensor:
-        """One MC-dropout pass whose masks every galaxy shares: one draw of the head's function.
-
-        Each galaxy's output has the distribution of a ``train()``-mode :meth:`forward`; sharing
-        the masks also keeps the draw's correlation between galaxies, which EPIG needs. Masks
-        come from torch's global generator.
-        """
-        hidden = features
-        if isinstance(self.body, nn.Sequential):
-            input_dropout, linear, activation = self.body
-            hidden = activation(linear(hidden * _shared_mask(hidden.shape[1], input_dropout.p)))
-        hidden = hidden * _shared_mask(hidden.shape[1], self.dropout.p)
-        return 1.0 + MAX_CONCENTRATION_ABOVE_ONE * torch.sigmoid(self.linear(hidden))
-
-
-def _shared_mask(width: int, probability: float) -> torch.Tensor:
-    """[1, width] inverted-dropout mask: 0 with ``probability``, else 1 / (1 - probability)."""
-    return (torch.rand(1, width) >= probability).float() / (1.0 - probability)
-
-
-def question_matrix(schema: Schema) -> torch.Tensor:
-    """The answer-to-question indicator that :func:`tree_nll_sum` takes.
-
-    Args:
-        schema: the decision tree.
-
-    Returns:
-        [n_answers, n_questions] float32: 1 where answer a belongs to question q, else 0.
-    """
-    matrix = torch.zeros(len(schema.label_cols), len(schema.questions))
-    for q, answers in enumerate(schema.question_slices):
-        matrix[answers, q] = 1.0
-    return matrix
-
-
-def tree_nll_sum(
-    counts: torch.Tensor, concentrations: torch.Tensor, question_matrix: torch.Tensor
-) -> torch.Tensor:
-    """Per-galaxy Dirichlet-multinomial NLL of the vote counts, summed over the tree's questions.
-
-    All questions at once: ``-log p = sum_q [lgamma(A_q + N_q) - lgamma(A_q) - lgamma(N_q + 1)
-    + sum_{a in q} (lgamma(n_a + 1) + lgamma(alpha_a) - lgamma(n_a + alpha_a))]``. A question
-    with no votes contributes exactly 0.
-
-    Args:
-        counts: [batch, n_answers] vote counts.
-        concentrations: [batch, n_answers] Dirichlet concentrations (> 0).
-        question_matrix: [n_answers, n_questions] answer-to-question indicator.
-
-    Returns:
-        [batch] negative log-likelihoods in nats.
-    """
-    counts = counts.to(concentrations.dtype)
-    per_answer = (
-        torch.lgamma(counts + 1.0)
-        + torch.lgamma(concentrations)
-        - torch.lgamma(counts + concentrations)
+def create_head(in_features: int, n_answers: int, settings: HeadSettings) -> DirichletHead:
+    """One untrained head of the ensemble, drawing its initialisation from torch's generator."""
+    return DirichletHead(
+        in_features,
+        n_answers,
+        dropout_prob=settings.dropout,
+        hidden=settings.hidden,
+        input_dropout_prob=settings.input_dropout,
     )
-    votes = counts @ question_matrix
-    total = concentrations @ question_matrix
-    per_question = (
-        torch.lgamma(total + votes) - torch.lgamma(total) - torch.lgamma(votes + 1.0)
-    ) + per_answer @ question_matrix
-    return per_question.sum(dim=1)
 
 
 def _member_losses(
-    heads: list[FeatureHead],
-    features: torch.Tensor,
-    counts: torch.Tensor,
-    question_matrix: torch.Tensor,
+    heads: list[DirichletHead], features: torch.Tensor, counts: torch.Tensor, schema: Schema
 ) -> torch.Tensor:
     """[n_members] mean over galaxies of the tree NLL, each head in its current mode."""
     concentrations = torch.cat([head(features) for head in heads])  # [M * n, n_answers]
-    per_galaxy = tree_nll_sum(counts.repeat(len(heads), 1), concentrations, question_matrix)
+    per_galaxy = tree_nll(
+        counts.repeat(len(heads), 1), concentrations, schema.question_slices, reduction="sum"
+    )
     return per_galaxy.view(len(heads), -1).mean(dim=1)
 
 
@@ -197,7 +112,7 @@ def train_heads(
     schema: Schema,
     settings: HeadSettings,
     seed: int,
-) -> list[FeatureHead]:
+) -> list[DirichletHead]:
     """Train M heads on features and vote counts; each keeps its best validation state.
 
     The heads train together (their summed loss has independent gradients) on one random split of
@@ -226,17 +141,10 @@ def train_heads(
     order = np.random.default_rng(seed).permutation(x.shape[0])
     n_val = min(max(1, round(x.shape[0] * settings.val_fraction)), x.shape[0] - 1)
     val, train = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
-    matrix = question_matrix(schema)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         heads = [
-            FeatureHead(
-                x.shape[1],
-                len(schema.label_cols),
-                settings.hidden,
-                settings.dropout,
-                settings.input_dropout,
-            )
+            create_head(x.shape[1], len(schema.label_cols), settings)
             for _ in range(settings.n_members)
         ]
         optimiser = torch.optim.AdamW(
@@ -251,14 +159,14 @@ def train_heads(
             for head in heads:
                 head.train()
             optimiser.zero_grad()
-            _member_losses(heads, x[train], y[train], matrix).sum().backward()
+            _member_losses(heads, x[train], y[train], schema).sum().backward()
             optimiser.step()
             if step % settings.eval_every and step != settings.max_steps:
                 continue
             for head in heads:
                 head.eval()
             with torch.no_grad():
-                val_losses = _member_losses(heads, x[val], y[val], matrix).tolist()
+                val_losses = _member_losses(heads, x[val], y[val], schema).tolist()
             improved = [loss < previous for loss, previous in zip(val_losses, best, strict=True)]
             for m in np.flatnonzero(improved):
                 best[m], states[m] = val_losses[m], copy.deepcopy(heads[m].state_dict())
@@ -273,7 +181,7 @@ def train_heads(
 
 
 def posterior_samples(
-    heads: list[FeatureHead],
+    heads: list[DirichletHead],
     features: np.ndarray,
     n_passes: int,
     seed: int,
@@ -282,7 +190,7 @@ def posterior_samples(
     """MC-dropout posterior samples of every head: ``n_passes`` dropout passes per head.
 
     By default each galaxy draws its own masks, as ``zoobot.predict`` does. With
-    ``shared_masks`` every galaxy of a pass shares them (:meth:`FeatureHead.sample`), so sample j
+    ``shared_masks`` every galaxy of a pass shares them (``DirichletHead.sample``), so sample j
     is one function drawn from the posterior for all galaxies, as EPIG needs; each galaxy's
     samples have the same distribution either way.
 
@@ -308,7 +216,7 @@ def posterior_samples(
 
 
 def question_losses(
-    heads: list[FeatureHead], features: np.ndarray, counts: np.ndarray, schema: Schema
+    heads: list[DirichletHead], features: np.ndarray, counts: np.ndarray, schema: Schema
 ) -> np.ndarray:
     """Test loss per question: mean over heads and galaxies of each question's NLL, dropout off.
 
@@ -333,7 +241,7 @@ def question_losses(
 
 
 def ensemble_loss(
-    heads: list[FeatureHead], features: np.ndarray, counts: np.ndarray, schema: Schema
+    heads: list[DirichletHead], features: np.ndarray, counts: np.ndarray, schema: Schema
 ) -> float:
     """Test loss: mean over heads of the per-galaxy tree NLL summed over questions, dropout off.
 

@@ -1,6 +1,6 @@
 """Pool-based active learning on frozen encoder features: train heads, acquire, label, repeat.
 
-Each iteration trains an ensemble of M :class:`~prioritiser.feature_heads.FeatureHead` heads on
+Each iteration trains an ensemble of M :class:`~zoobot.finetune.heads.DirichletHead` heads on
 the labelled galaxies' features (full batch AdamW, early stopping on a held-out share of the
 labelled set), measures the whole-tree and per-question test loss, scores the unlabelled pool
 from ``M x T`` MC-dropout posterior samples with a registered acquisition function (or the
@@ -25,6 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from active_learning_harness.heads import (
+    HeadSettings,
+    posterior_samples,
+    question_losses,
+    train_heads,
+)
 from prioritiser.acquisition import (
     DEFAULT_TOTAL_VOTES,
     combined_score,
@@ -33,14 +39,8 @@ from prioritiser.acquisition import (
 )
 from prioritiser.diversity import select_diverse
 from prioritiser.errors import ConfigError, SelectionError
-from prioritiser.feature_heads import (
-    FeatureHead,
-    HeadSettings,
-    posterior_samples,
-    question_losses,
-    train_heads,
-)
 from prioritiser.selection import SELECTION_METHODS, select_batch
+from zoobot.finetune.heads import DirichletHead
 from zoobot.schemas import Schema
 
 __all__ = [
@@ -65,7 +65,7 @@ LOOP_SELECTIONS = (*SELECTION_METHODS, "diverse")
 Oracle = Callable[[np.ndarray], np.ndarray]
 """Pool indices [k] -> vote counts [k, n_answers]: the volunteers who label an acquired batch."""
 
-PoolScorer = Callable[[list[FeatureHead], np.ndarray], np.ndarray]
+PoolScorer = Callable[[list[DirichletHead], np.ndarray], np.ndarray]
 """(ensemble, unlabelled pool indices [n]) -> scores [n]: scores the pool in place of the
 acquisition function, e.g. a simulation's reference that knows each galaxy's true answers."""
 
@@ -146,7 +146,7 @@ class LoopResult:
 
 
 def acquire(
-    heads: list[FeatureHead],
+    heads: list[DirichletHead],
     features: np.ndarray,
     schema: Schema,
     loop: LoopSettings,
