@@ -164,3 +164,25 @@ class SkillModel:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The learned counts, one array per question name (for storage)."""
         return {q.name: c for q, c in zip(self.schema.questions, self.counts, strict=True)}
+
+    @classmethod
+    def from_arrays(
+        cls, schema: Schema, arrays: dict[str, np.ndarray], **settings: float
+    ) -> SkillModel:
+        """Rebuild from :meth:`to_arrays` (``settings``: ``prior_skill``, ``prior_strength``).
+
+        Raises:
+            ValueError: if a question is missing or its array has the wrong shape.
+        """
+        counts = []
+        n = None
+        for question, answers in zip(schema.questions, schema.question_slices, strict=True):
+            if question.name not in arrays:
+                raise ValueError(f"skill arrays lack question {question.name!r}")
+            c = np.asarray(arrays[question.name], dtype=np.float64)
+            k = answers.stop - answers.start
+            n = c.shape[0] if n is None else n
+            if c.shape != (n, k, k):
+                raise ValueError(f"skill array of {question.name!r} must be [{n}, {k}, {k}]")
+            counts.append(c.copy())
+        return cls(schema, int(n or 0), counts=counts, **settings)
