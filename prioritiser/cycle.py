@@ -30,9 +30,20 @@ from prioritiser.config import DaemonConfig
 from prioritiser.ensemble import load_ensemble, train_ensemble
 from prioritiser.evaluation import validation_loss
 from prioritiser.pool import Catalogues, build_catalogues, cache_images, count_labelled
+from prioritiser.pool_scoring import (
+    score_pool_features,
+    selected_predictions,
+    update_feature_stores,
+)
+from prioritiser.prediction_files import (
+    PredictionWriter,
+    prediction_path,
+    prune_predictions,
+    selected_rows,
+)
 from prioritiser.records import Cycle, ModelVersion, Prediction, utcnow
-from prioritiser.scoring import score_catalog
 from prioritiser.selection import select_batch
+from zoobot.feature_store import prune_feature_stores
 from zoobot.schemas import Schema
 
 __all__ = ["CycleContext", "deployed_version", "resume_interrupted", "run_retrain", "run_sync"]
@@ -40,6 +51,9 @@ __all__ = ["CycleContext", "deployed_version", "resume_interrupted", "run_retrai
 logger = logging.getLogger(__name__)
 
 MIN_TRAIN, MIN_VALIDATION = 8, 4
+
+#: Prediction files kept for this many newest model versions, besides every deployed one.
+KEEP_PREDICTION_VERSIONS = 5
 
 
 @dataclass
@@ -192,77 +206,57 @@ def _train_and_gate(ctx: CycleContext, cycle_id: int, catalogues: Catalogues) ->
     return deployed_version(ctx.engine)
 
 
-def _prediction_rows(
-    ranked: pd.DataFrame, version_id: int, cycle_id: int, selection: dict[int, str]
-) -> list[dict]:
-    """One ``Prediction`` row per ranked galaxy, built from whole columns (bulk insert)."""
-    mi_cols = [c for c in ranked.columns if c.startswith("mi_")]
-    fraction_cols = [c for c in ranked.columns if c.endswith("_fraction")]
-    mi_names = [c.removeprefix("mi_") for c in mi_cols]
-    answer_names = [c.removesuffix("_fraction") for c in fraction_cols]
-    columns = zip(
-        ranked["id_str"].astype("int64").tolist(),
-        ranked["score"].astype(float).tolist(),
-        ranked["rank"].astype(int).tolist(),
-        ranked[mi_cols].to_numpy(dtype=float).tolist(),
-        ranked[fraction_cols].to_numpy(dtype=float).tolist(),
-    )
-    return [
-        {
-            "model_version_id": version_id,
-            "subject_id": subject_id,
-            "cycle_id": cycle_id,
-            "score": score,
-            "rank": rank,
-            "mutual_information": dict(zip(mi_names, mi)),
-            "vote_fractions": dict(zip(answer_names, fractions)),
-            "selection": selection.get(position),
-        }
-        for position, (subject_id, score, rank, mi, fractions) in enumerate(columns)
-    ]
-
-
 def _score_and_select(
     ctx: CycleContext, cycle_id: int, version: ModelVersion, pool: pd.DataFrame
 ) -> list[dict]:
     settings = ctx.config.prioritiser
-    ranked = score_catalog(
+    models = load_ensemble(version.checkpoints)
+    stores = update_feature_stores(
+        models,
         pool,
-        load_ensemble(version.checkpoints),
-        n_samples=settings.n_samples,
-        total_votes=settings.total_votes,
-        acquisition=settings.acquisition,
-        seed=settings.seed + cycle_id,
-        question_weighting=settings.question_weighting,
+        ctx.workdir / "features",
         batch_size=settings.batch_size,
         precision=settings.precision,
-        progress=False,
     )
+    path = prediction_path(ctx.workdir / "predictions", version.id, cycle_id)
+    with PredictionWriter(path, ctx.schema) as writer:
+        scored = score_pool_features(
+            models,
+            stores,
+            pool["id_str"].astype("int64").to_numpy(),
+            writer,
+            n_samples=settings.n_samples,
+            total_votes=settings.total_votes,
+            acquisition=settings.acquisition,
+            seed=settings.seed + cycle_id,
+            question_weighting=settings.question_weighting,
+        )
     picks = select_batch(
-        ranked["score"].to_numpy(),
+        scored.scores,
         settings.push_size,
         np.random.default_rng(settings.seed + cycle_id),
         random_fraction=settings.random_control_fraction,
     )
-    selection = dict(zip(picks["index"], picks["selection"]))
-    rows = _prediction_rows(ranked, version.id, cycle_id, selection)
-    if rows:
-        with session_scope(ctx.engine) as session:
+    chosen = selected_predictions(scored, picks, path)
+    rows = selected_rows(chosen, version.id, cycle_id)
+    with session_scope(ctx.engine) as session:
+        if rows:
             session.execute(insert(Prediction), rows)
+        kept = session.execute(select(ModelVersion.id).where(ModelVersion.status == "accepted"))
+        kept_versions = kept.scalars().all()
+    prune_predictions(path.parent, KEEP_PREDICTION_VERSIONS, kept_versions)
+    prune_feature_stores(ctx.workdir / "features", [store.key for store in stores])
     items = [
-        {
-            "subject_id": int(ranked.iloc[index]["id_str"]),
-            "priority": float(order + 1),
-            "selection": flag,
-        }
-        for order, (index, flag) in enumerate(zip(picks["index"], picks["selection"]))
+        {"subject_id": int(subject_id), "priority": float(order + 1), "selection": flag}
+        for order, (subject_id, flag) in enumerate(zip(chosen["subject_id"], chosen["selection"]))
     ]
     _update(
         ctx,
         cycle_id,
         stage="push",
         push_items=items,
-        counts={"scored": len(ranked), "selected": len(items)},
+        counts={"scored": len(scored.scores), "selected": len(items)},
+        metrics={"predictions_file": str(path)},
     )
     return items
 

@@ -13,7 +13,11 @@ __all__ = ["read_status", "rollback"]
 
 
 def read_status(database_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cycles, model versions) as tables, oldest first."""
+    """(cycles, model versions) as tables, oldest first.
+
+    A cycle's ``predictions`` is its prediction file (see ``prioritiser.prediction_files``), empty
+    for cycles that scored nothing.
+    """
     engine = create_engine_for_url(database_url)
     create_tables(engine)
     with session_scope(engine) as session:
@@ -29,6 +33,7 @@ def read_status(database_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "status": c.status,
                     "stage": c.stage,
                     "counts": c.counts,
+                    "predictions": (c.metrics or {}).get("predictions_file", ""),
                     "error": c.error or "",
                 }
                 for c in session.execute(select(Cycle).order_by(Cycle.id)).scalars()

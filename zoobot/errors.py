@@ -8,6 +8,7 @@ Hierarchy::
     ├── ImageLoadError(OSError)            images are missing or unreadable (names every file)
     ├── EncoderNotFoundError(LookupError)  an encoder name or checkpoint cannot be resolved
     ├── CheckpointNotFoundError(FileNotFoundError)
+    ├── UnsafeCheckpointError(ValueError)  a checkpoint holds objects outside the allow-list
     ├── HubUnavailableError(ConnectionError)  hf_hub weights requested while offline
     └── ExportError(ValueError)            a model cannot be exported to ONNX as asked
 
@@ -24,6 +25,7 @@ __all__ = [
     "HubUnavailableError",
     "ImageLoadError",
     "SchemaError",
+    "UnsafeCheckpointError",
     "ZoobotError",
     "ZoobotWarning",
 ]
@@ -63,6 +65,10 @@ class EncoderNotFoundError(ZoobotError, LookupError):
 
 class CheckpointNotFoundError(ZoobotError, FileNotFoundError):
     """A checkpoint path does not exist."""
+
+
+class UnsafeCheckpointError(ZoobotError, ValueError):
+    """A checkpoint holds objects outside the allow-list; it was not unpickled."""
 
 
 class HubUnavailableError(ZoobotError, ConnectionError):

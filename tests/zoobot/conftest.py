@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from tests.zoobot.zoobot2_fixtures import hub_cache, zoobot29_outputs  # noqa: F401 (fixtures)
 from zoobot.schemas import Schema
 
 TINY_ENCODER = "test_resnet"

@@ -104,8 +104,11 @@ class CatalogDataModule(L.LightningDataModule):
         self.augment = augment
         self._checked = False
 
-    def setup(self, stage: str) -> None:
-        """Check the images of every catalogue once (naming all bad files) before any batch."""
+    def setup(self, stage: str | None = None) -> None:
+        """Check the images of every catalogue once (naming all bad files) before any batch.
+
+        ``stage`` is not needed (every given catalogue is checked); it is accepted for Lightning.
+        """
         if self.check and not self._checked:
             paths = [
                 p for part in self.catalogs.values() if part is not None for p in part["file_loc"]

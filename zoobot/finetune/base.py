@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import lightning as L
 import torch
 from torch import nn
 
-from zoobot.errors import CheckpointNotFoundError
+from zoobot.checkpoints import load_checkpoint
+from zoobot.errors import UnsafeCheckpointError
 from zoobot.models import create_encoder, get_encoder_blocks
 
 __all__ = ["FinetuneableZoobotAbstract"]
@@ -36,6 +38,8 @@ class FinetuneableZoobotAbstract(L.LightningModule):
         image_size: the image side the model trains on, recorded so that prediction resizes to it.
         architecture: the timm architecture behind ``name``; recorded automatically so that a
             checkpoint rebuilds offline (ignored when given).
+        encoder: an encoder already in memory, used instead of building one from ``name`` (not
+            saved in the hyper-parameters; pass it again, or ``name``, when loading).
     """
 
     def __init__(
@@ -51,11 +55,15 @@ class FinetuneableZoobotAbstract(L.LightningModule):
         scheduler_patience: int = 0,
         image_size: int = 224,
         architecture: str | None = None,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.encoder = create_encoder(name, channels=channels, weights=weights)
-        self.hparams["architecture"] = self.encoder.pretrained_cfg.get("architecture", name)
+        self.save_hyperparameters(ignore=["encoder"])
+        self.encoder = (
+            encoder if encoder is not None else create_encoder(name, channels, weights=weights)
+        )
+        config = getattr(self.encoder, "pretrained_cfg", None) or {}
+        self.hparams["architecture"] = config.get("architecture", name)
         self.blocks = get_encoder_blocks(self.encoder)
         self.head = self.create_head(self.encoder.num_features, dropout_prob)
         n_trained = len(self.blocks) if n_blocks < 0 else min(n_blocks, len(self.blocks))
@@ -90,9 +98,33 @@ class FinetuneableZoobotAbstract(L.LightningModule):
                     block.eval()
         return self
 
+    def batch_labels(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The labels of a batch: its ``label`` entry, or the task's own label column(s).
+
+        The second form is galaxy-datasets' ``CatalogDataModule`` batch, ``{"image", "id_str",
+        <label columns>}``.
+        """
+        if "label" in batch:
+            return batch["label"]
+        columns = self.label_columns()
+        missing = [column for column in columns if column not in batch]
+        if missing:
+            raise KeyError(
+                f"batch has neither 'label' nor the label column(s) {missing}; "
+                f"it has {sorted(batch)}"
+            )
+        if len(columns) == 1:
+            return batch[columns[0]]
+        return torch.stack([torch.as_tensor(batch[column]) for column in columns], dim=1)
+
+    def label_columns(self) -> list[str]:
+        """The batch keys that hold the labels when a batch has no ``label`` entry."""
+        return [self.hparams.get("label_col") or "label"]
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         outputs = self(batch["image"])
-        loss = self.loss_per_galaxy(outputs, batch["label"]).mean()
+        labels = self.batch_labels(batch)
+        loss = self.loss_per_galaxy(outputs, labels).mean()
         self.log(
             f"{stage}/loss",
             loss,
@@ -100,7 +132,7 @@ class FinetuneableZoobotAbstract(L.LightningModule):
             batch_size=len(outputs),
             sync_dist=stage != "train",
         )
-        self.log_metrics(outputs, batch["label"], stage)
+        self.log_metrics(outputs, labels, stage)
         return loss
 
     def log_metrics(self, outputs: torch.Tensor, labels: torch.Tensor, stage: str) -> None:
@@ -162,6 +194,49 @@ class FinetuneableZoobotAbstract(L.LightningModule):
         }
 
     @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | Path | IO[bytes],
+        map_location: Any = None,
+        hparams_file: str | Path | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> FinetuneableZoobotAbstract:
+        """Lightning's ``load_from_checkpoint``, through the safe loader, also for Zoobot 2.x files.
+
+        The file is read once by :func:`zoobot.checkpoints.load_checkpoint` (``weights_only`` and
+        the allow-list: nothing in it runs), a Zoobot 2.x checkpoint is translated to this
+        project's hyper-parameters and state-dict keys, and Lightning rebuilds the model from that
+        plain data.
+
+        Raises:
+            CheckpointNotFoundError: there is no file at ``checkpoint_path``.
+            UnsafeCheckpointError: the file holds objects outside the allow-list, or
+                ``weights_only=False`` was asked for (never honoured).
+        """
+        from zoobot.zoobot2.arguments import upgrade_checkpoint
+
+        if weights_only is False:
+            raise UnsafeCheckpointError(
+                f"weights_only=False refused for {checkpoint_path}: checkpoints are only loaded "
+                "through the allow-listed weights_only loader"
+            )
+        location = "cpu" if map_location is None else map_location  # GPU files load anywhere
+        checkpoint = upgrade_checkpoint(load_checkpoint(checkpoint_path, location), cls, kwargs)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        buffer.seek(0)
+        return super().load_from_checkpoint(
+            buffer,
+            map_location=map_location,
+            hparams_file=hparams_file,
+            strict=strict,
+            weights_only=True,
+            **kwargs,
+        )
+
+    @classmethod
     def load_model(cls, path: str | Path) -> FinetuneableZoobotAbstract:
         """Rebuild a model from its checkpoint alone (architecture from the saved hyperparameters).
 
@@ -170,11 +245,6 @@ class FinetuneableZoobotAbstract(L.LightningModule):
 
         Raises:
             CheckpointNotFoundError: if there is no file at ``path``.
+            UnsafeCheckpointError: the file holds objects outside the allow-list.
         """
-        if not Path(path).is_file():
-            raise CheckpointNotFoundError(f"no checkpoint at {path}; check the path")
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
-        architecture = checkpoint["hyper_parameters"]["architecture"]
-        return cls.load_from_checkpoint(
-            str(path), map_location="cpu", name=architecture, weights=None
-        )
+        return cls.load_from_checkpoint(str(path), map_location="cpu", weights=None)

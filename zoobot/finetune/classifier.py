@@ -22,6 +22,8 @@ class FinetuneableZoobotClassifier(FinetuneableZoobotAbstract):
         num_classes: number of classes.
         label_smoothing: cross-entropy label smoothing.
         class_weights: optional per-class loss weights.
+        label_col: the batch key of the labels when a batch has no ``label`` entry
+            (galaxy-datasets batches carry the catalogue's label column by name).
         **kwargs: see :class:`FinetuneableZoobotAbstract`.
     """
 
@@ -30,6 +32,7 @@ class FinetuneableZoobotClassifier(FinetuneableZoobotAbstract):
         num_classes: int = 2,
         label_smoothing: float = 0.0,
         class_weights: Sequence[float] | None = None,
+        label_col: str = "label",
         **kwargs: Any,
     ) -> None:
         self.num_classes = num_classes

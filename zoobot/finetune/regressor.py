@@ -20,11 +20,16 @@ class FinetuneableZoobotRegressor(FinetuneableZoobotAbstract):
     Args:
         loss: ``mse`` or ``mae``.
         unit_interval: squash predictions into (0, 1) with a sigmoid (for fractions).
+        label_col: the batch key of the labels when a batch has no ``label`` entry.
         **kwargs: see :class:`FinetuneableZoobotAbstract`.
     """
 
     def __init__(
-        self, loss: Literal["mse", "mae"] = "mse", unit_interval: bool = False, **kwargs: Any
+        self,
+        loss: Literal["mse", "mae"] = "mse",
+        unit_interval: bool = False,
+        label_col: str = "label",
+        **kwargs: Any,
     ) -> None:
         if loss not in ("mse", "mae"):
             raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")

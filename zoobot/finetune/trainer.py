@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from zoobot.checkpoints import load_checkpoint
 from zoobot.logs import route_lightning_logs
 
 __all__ = ["RestoreBestWeights", "get_trainer"]
@@ -27,9 +27,7 @@ class RestoreBestWeights(Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if path and Path(path).is_file():
-            state = torch.load(path, map_location=pl_module.device, weights_only=False)[
-                "state_dict"
-            ]
+            state = load_checkpoint(path, map_location=pl_module.device)["state_dict"]
             pl_module.load_state_dict(state)
 
 

@@ -11,6 +11,7 @@ from zoobot.finetune.base import FinetuneableZoobotAbstract
 from zoobot.finetune.heads import DirichletHead
 from zoobot.losses import tree_nll
 from zoobot.schemas import Schema, get_schema
+from zoobot.schemas.builtin import plain_schema
 
 __all__ = ["FinetuneableZoobotTree"]
 
@@ -28,8 +29,13 @@ class FinetuneableZoobotTree(FinetuneableZoobotAbstract):
 
     def __init__(self, schema: Schema | str | dict[str, Any] = "decals_dr5", **kwargs: Any) -> None:
         self.schema = _resolve_schema(schema)
+        # save_hyperparameters reads this frame's ``schema``: plain data that every logger takes
+        schema = plain_schema(self.schema)
         super().__init__(**kwargs)
-        self.hparams["schema"] = self.schema.to_dict()
+
+    def label_columns(self) -> list[str]:
+        """A batch without ``label`` carries one vote-count column per answer."""
+        return self.schema.label_cols
 
     def create_head(self, in_features: int, dropout_prob: float) -> nn.Module:
         return DirichletHead(in_features, len(self.schema.label_cols), dropout_prob)

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import timm
-import torch
 from safetensors.torch import load_file
 from timm.models import group_modules
 from torch import nn
 
+from zoobot.checkpoints import load_checkpoint
 from zoobot.errors import CheckpointNotFoundError, EncoderNotFoundError, HubUnavailableError
 from zoobot.models.pretrained import get_pretrained_weights
 
@@ -79,6 +79,7 @@ def load_encoder_state(encoder: nn.Module, path: str | Path) -> None:
 
     Raises:
         CheckpointNotFoundError: the file does not exist.
+        UnsafeCheckpointError: a ``.ckpt`` holds objects outside the allow-list.
         EncoderNotFoundError: the file's keys do not fit the encoder.
     """
     path = Path(path)
@@ -87,7 +88,7 @@ def load_encoder_state(encoder: nn.Module, path: str | Path) -> None:
     if path.suffix == ".safetensors":
         state = load_file(str(path))
     else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(path)
         state = checkpoint.get("state_dict", checkpoint)
         prefixed = {
             k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")

@@ -28,6 +28,14 @@ def fractions_within_questions(counts: np.ndarray, question_slices: Sequence[sli
     """
     counts = np.asarray(counts, dtype=np.float64)
     fractions = np.zeros_like(counts)
+    starts = [answers.start or 0 for answers in question_slices]
+    stops = [answers.stop for answers in question_slices]
+    if starts == [0, *stops[:-1]] and stops[-1] == counts.shape[-1] and counts.size:
+        # contiguous questions covering every answer (every schema's layout): one pass each
+        totals = np.add.reduceat(counts, starts, axis=-1)
+        totals = np.repeat(totals, np.subtract(stops, starts), axis=-1)
+        np.divide(counts, totals, out=fractions, where=totals > 0)
+        return fractions
     for answers in question_slices:
         totals = counts[..., answers].sum(axis=-1, keepdims=True)
         np.divide(counts[..., answers], totals, out=fractions[..., answers], where=totals > 0)
@@ -195,6 +203,16 @@ class Schema:
     def label_cols(self) -> list[str]:
         """Every answer's vote-count column, question by question."""
         return [answer.name for question in self.questions for answer in question.answers]
+
+    @property
+    def question_answer_pairs(self) -> dict[str, list[str]]:
+        """Zoobot 2.x's form of the tree: question -> answer suffixes (``"_smooth"``)."""
+        return {q.name: [f"_{answer.text}" for answer in q.answers] for q in self.questions}
+
+    @property
+    def question_index_groups(self) -> list[tuple[int, int]]:
+        """Zoobot 2.x's (first, last) answer index of each question, both inclusive."""
+        return [(part.start, part.stop - 1) for part in self.question_slices]
 
     @property
     def question_names(self) -> list[str]:
