@@ -4,6 +4,8 @@ Arrays in, arrays out. Posterior samples are Dirichlet concentrations shaped
 ``[n_galaxies, n_samples, n_answers]`` with answers in ``schema.label_cols`` order (one sample per
 MC-dropout pass or ensemble member). The main score is BALD: the mutual information between the
 votes a galaxy would receive and the choice of posterior sample, per question of the decision tree.
+Baselines (entropy, variation ratio, random, EPIG) live in ``prioritiser.baselines`` and are
+re-exported here with the registry of named acquisition functions.
 """
 
 from __future__ import annotations
@@ -11,15 +13,29 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import xlogy
 
+from prioritiser._acquisition_common import (
+    DEFAULT_TOTAL_VOTES,
+    AcquisitionFunction,
+    _checked_fractions,
+    _question_bounds,
+    asked_probability,
+    combined_score,
+)
 from prioritiser._dirichlet_multinomial import mean_fractions, tree_information
+from prioritiser.baselines import (
+    entropy,
+    epig,
+    predictive_entropy,
+    question_variation_ratio,
+    random,
+    random_score,
+    variation_ratio,
+)
 from prioritiser.errors import AcquisitionInputError, UnknownAcquisitionError
-from prioritiser.predictive_information import DEFAULT_TARGETS, expected_predictive_information
 
 if TYPE_CHECKING:
     from zoobot import Schema
@@ -45,31 +61,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOTAL_VOTES = 40
-"""Volunteers who classify a prioritised galaxy (W20; Galaxy Zoo's retirement limit)."""
-
-DEFAULT_MAX_EXACT_OUTCOMES = 32
-"""Questions whose vote splits number at most this are enumerated exactly (binary ones always)."""
+DEFAULT_MAX_EXACT_OUTCOMES = 861
+"""Questions whose vote splits number at most this are enumerated exactly (binary ones always):
+every 3-answer question up to N = 40 (861 splits), 4-answer ones up to N = 15 (969 splits at
+N = 16), 5-answer ones up to N = 9 and 6-answer ones up to N = 7. Issue 15: stick-breaking ranks
+3-answer questions of similar information at Spearman 0.98-0.99 only (``benchmarks/
+mi_ranking.py``); exactness there costs ~40 % of whole-tree throughput."""
 
 _METHODS = ("auto", "exact", "stick_breaking")
-
-AcquisitionFunction = Callable[..., np.ndarray]
-
-
-def asked_probability(samples: np.ndarray, schema: Schema) -> np.ndarray:
-    """P(each question is asked), from the posterior-mean vote fractions.
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
-        schema: the decision tree the answers belong to.
-
-    Returns:
-        [n_galaxies, n_questions] probabilities in schema question order.
-
-    Raises:
-        AcquisitionInputError: if ``samples`` has the wrong shape or non-positive values.
-    """
-    return schema.question_asked_probability(_checked_fractions(samples, schema)[1])
 
 
 def mutual_information(
@@ -221,117 +220,6 @@ def question_mutual_information(
     return result[:, 0]
 
 
-def predictive_entropy(samples: np.ndarray, schema: Schema) -> np.ndarray:
-    """Entropy of each question's posterior-mean vote fractions (a baseline that ignores N).
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
-        schema: the decision tree.
-
-    Returns:
-        [n_galaxies, n_questions] entropy in nats.
-
-    Raises:
-        AcquisitionInputError: if ``samples`` has the wrong shape or non-positive values.
-    """
-    fractions = _checked_fractions(samples, schema)[1]
-    terms = -xlogy(fractions, fractions)
-    return np.stack([terms[:, answers].sum(axis=1) for answers in schema.question_slices], axis=1)
-
-
-def question_variation_ratio(samples: np.ndarray, schema: Schema) -> np.ndarray:
-    """One minus the largest posterior-mean vote fraction of each question (a baseline).
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
-        schema: the decision tree.
-
-    Returns:
-        [n_galaxies, n_questions] values in [0, 1 - 1/K].
-
-    Raises:
-        AcquisitionInputError: if ``samples`` has the wrong shape or non-positive values.
-    """
-    fractions = _checked_fractions(samples, schema)[1]
-    return np.stack(
-        [1.0 - fractions[:, answers].max(axis=1) for answers in schema.question_slices], axis=1
-    )
-
-
-def random_score(n_galaxies: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform random scores: the control that active learning must beat.
-
-    Args:
-        n_galaxies: how many scores.
-        rng: the random generator (seed it for reproducible batches).
-
-    Returns:
-        [n_galaxies] scores in [0, 1).
-    """
-    return rng.random(n_galaxies)
-
-
-def combined_score(
-    per_question: np.ndarray,
-    schema: Schema,
-    weights: Mapping[str, float] | None = None,
-    asked_probability: np.ndarray | None = None,
-) -> np.ndarray:
-    """Combine per-question scores into one score per galaxy: sum_q w_q x score_q.
-
-    The default weight of question q is P(q asked) for that galaxy, so questions a volunteer would
-    rarely reach count little (pass ``asked_probability``). With ``weights`` (question name ->
-    weight; questions not named weigh 0) each term is ``weights[q] x score_q``, further multiplied
-    by P(q asked) when ``asked_probability`` is also given.
-
-    Args:
-        per_question: [n_galaxies, n_questions] scores, questions in schema order.
-        schema: the decision tree.
-        weights: optional fixed weight per question name.
-        asked_probability: optional [n_galaxies, n_questions] P(question asked), e.g. from
-            :func:`asked_probability`.
-
-    Returns:
-        [n_galaxies] combined scores.
-
-    Raises:
-        AcquisitionInputError: if shapes disagree with the schema, a weight names an unknown
-            question or is negative or not finite, or neither weights nor asked_probability is
-            given.
-    """
-    scores = np.asarray(per_question, dtype=np.float64)
-    n_questions = len(schema.questions)
-    if scores.ndim != 2 or scores.shape[1] != n_questions:
-        raise AcquisitionInputError(
-            f"per_question must be [n_galaxies, {n_questions}] for schema {schema.name!r}, "
-            f"got shape {scores.shape}"
-        )
-    if weights is None and asked_probability is None:
-        raise AcquisitionInputError(
-            "combined_score weights questions by P(asked) by default: pass asked_probability "
-            "(prioritiser.acquisition.asked_probability(samples, schema)) or explicit weights"
-        )
-    factor = np.ones(n_questions)
-    if weights is not None:
-        unknown = sorted(set(weights) - set(schema.question_names))
-        if unknown:
-            raise AcquisitionInputError(
-                f"weights name questions {unknown} that schema {schema.name!r} lacks; "
-                f"use names from {schema.question_names}"
-            )
-        factor = np.array([float(weights.get(name, 0.0)) for name in schema.question_names])
-        if not np.isfinite(factor).all() or (factor < 0).any():
-            raise AcquisitionInputError(f"weights must be finite and >= 0, got {dict(weights)}")
-    if asked_probability is not None:
-        asked = np.asarray(asked_probability, dtype=np.float64)
-        if asked.shape != scores.shape:
-            raise AcquisitionInputError(
-                f"asked_probability shape {asked.shape} differs from per_question {scores.shape}"
-            )
-        return (scores * asked) @ factor
-    return scores @ factor
-
-
 def bald(
     samples: np.ndarray,
     schema: Schema,
@@ -359,125 +247,6 @@ def bald(
         samples, fractions, schema, asked, total_votes, DEFAULT_MAX_EXACT_OUTCOMES
     )
     return combined_score(information, schema, asked_probability=asked)
-
-
-def entropy(
-    samples: np.ndarray,
-    schema: Schema,
-    *,
-    rng: np.random.Generator | None = None,
-    total_votes: int = DEFAULT_TOTAL_VOTES,
-) -> np.ndarray:
-    """Baseline acquisition: :func:`predictive_entropy` weighted by P(asked), summed.
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
-        schema: the decision tree.
-        rng: unused.
-        total_votes: unused (the predictive entropy ignores N).
-
-    Returns:
-        [n_galaxies] scores in nats.
-
-    Raises:
-        AcquisitionInputError: for bad samples.
-    """
-    asked = asked_probability(samples, schema)
-    return combined_score(predictive_entropy(samples, schema), schema, asked_probability=asked)
-
-
-def epig(
-    samples: np.ndarray,
-    schema: Schema,
-    *,
-    rng: np.random.Generator | None = None,
-    total_votes: int = DEFAULT_TOTAL_VOTES,
-) -> np.ndarray:
-    """EPIG acquisition: what a vote per question tells about votes on other galaxies.
-
-    The expected information a vote per question on each galaxy gives about votes on a random
-    target sample of the same galaxies (prediction-oriented, where BALD is parameter-oriented).
-    See :func:`prioritiser.predictive_information.expected_predictive_information`. The targets
-    are ``min(n_galaxies, DEFAULT_TARGETS)`` galaxies drawn without replacement with ``rng``.
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
-        schema: the decision tree.
-        rng: draws the target galaxies; required.
-        total_votes: unused (one vote per question is scored).
-
-    Returns:
-        [n_galaxies] scores in nats, >= 0.
-
-    Raises:
-        AcquisitionInputError: for bad samples or a missing ``rng``.
-    """
-    if rng is None:
-        raise AcquisitionInputError(
-            "the 'epig' acquisition draws its target galaxies with rng; pass "
-            "rng=np.random.default_rng(seed)"
-        )
-    samples, fractions = _checked_fractions(samples, schema)
-    per_sample = schema.vote_fractions(samples)
-    n_galaxies = samples.shape[0]
-    targets = np.sort(rng.choice(n_galaxies, min(n_galaxies, DEFAULT_TARGETS), replace=False))
-    asked = schema.question_asked_probability(fractions)
-    return expected_predictive_information(per_sample, asked, list(schema.question_slices), targets)
-
-
-def variation_ratio(
-    samples: np.ndarray,
-    schema: Schema,
-    *,
-    rng: np.random.Generator | None = None,
-    total_votes: int = DEFAULT_TOTAL_VOTES,
-) -> np.ndarray:
-    """Baseline acquisition: :func:`question_variation_ratio` weighted by P(asked), summed.
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations.
-        schema: the decision tree.
-        rng: unused.
-        total_votes: unused.
-
-    Returns:
-        [n_galaxies] scores.
-
-    Raises:
-        AcquisitionInputError: for bad samples.
-    """
-    asked = asked_probability(samples, schema)
-    return combined_score(
-        question_variation_ratio(samples, schema), schema, asked_probability=asked
-    )
-
-
-def random(
-    samples: np.ndarray,
-    schema: Schema,
-    *,
-    rng: np.random.Generator | None = None,
-    total_votes: int = DEFAULT_TOTAL_VOTES,
-) -> np.ndarray:
-    """Control acquisition: :func:`random_score` for each galaxy.
-
-    Args:
-        samples: [n_galaxies, n_samples, n_answers] Dirichlet concentrations (only counted).
-        schema: the decision tree.
-        rng: the random generator; required.
-        total_votes: unused.
-
-    Returns:
-        [n_galaxies] scores in [0, 1).
-
-    Raises:
-        AcquisitionInputError: for bad samples or a missing ``rng``.
-    """
-    if rng is None:
-        raise AcquisitionInputError(
-            "the 'random' acquisition needs rng, e.g. rng=np.random.default_rng(seed)"
-        )
-    return random_score(_checked_fractions(samples, schema)[0].shape[0], rng)
 
 
 def list_acquisitions() -> list[str]:
@@ -513,37 +282,6 @@ def get_acquisition(name: str) -> AcquisitionFunction:
 _REGISTRY: dict[str, AcquisitionFunction] = {
     function.__name__: function for function in (bald, entropy, epig, variation_ratio, random)
 }
-
-
-def _checked_fractions(samples: np.ndarray, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
-    """Samples as float64 and their posterior-mean vote fractions [n_galaxies, n_answers].
-
-    Raises:
-        AcquisitionInputError: for a shape that does not fit the schema, no samples, or a
-            concentration that is NaN, infinite or not positive.
-    """
-    array = np.asarray(samples, dtype=np.float64)
-    n_answers = len(schema.label_cols)
-    if array.ndim != 3 or array.shape[2] != n_answers:
-        raise AcquisitionInputError(
-            f"samples must be [n_galaxies, n_samples, {n_answers}] Dirichlet concentrations "
-            f"for schema {schema.name!r}, got shape {array.shape}"
-        )
-    if array.shape[1] == 0:
-        raise AcquisitionInputError("samples holds no posterior samples (axis 1 has length 0)")
-    fractions, is_valid = mean_fractions(array, *_question_bounds(schema))
-    if not is_valid:
-        raise AcquisitionInputError(
-            "samples must be finite, positive Dirichlet concentrations; found NaN, inf or <= 0"
-        )
-    return array, fractions
-
-
-def _question_bounds(schema: Schema) -> tuple[np.ndarray, np.ndarray]:
-    """[n_questions] int64 first answer index of each question, and one past its last."""
-    starts = np.array([answers.start for answers in schema.question_slices], dtype=np.int64)
-    stops = np.array([answers.stop for answers in schema.question_slices], dtype=np.int64)
-    return starts, stops
 
 
 def _is_exact(

@@ -35,10 +35,21 @@ from prioritiser.ensemble import StopWhenSet, TrainedEnsemble, load_ensemble, tr
 from prioritiser.errors import CycleStopped, DaemonLockedError
 from prioritiser.evaluation import validation_loss
 from prioritiser.pool import Catalogues, build_catalogues, cache_images, count_labelled
+from prioritiser.pool_scoring import (
+    score_pool_features,
+    selected_predictions,
+    update_feature_stores,
+)
+from prioritiser.prediction_files import (
+    PredictionWriter,
+    prediction_path,
+    prune_predictions,
+    selected_rows,
+)
 from prioritiser.records import ModelVersion
-from prioritiser.scoring import score_catalog
 from prioritiser.selection import select_batch
 from prioritiser.store import (
+    accepted_version_ids,
     cycle_stage,
     deployed_version,
     finish_cycle,
@@ -48,6 +59,7 @@ from prioritiser.store import (
     unfinished_cycles,
     update_cycle,
 )
+from zoobot.feature_store import prune_feature_stores
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.schemas import Schema
 
@@ -56,6 +68,8 @@ __all__ = ["NEXT_STAGE", "CycleContext", "resume_interrupted", "run_retrain", "r
 logger = logging.getLogger(__name__)
 
 MIN_TRAIN, MIN_VALIDATION = 8, 4
+#: Prediction files kept for this many newest model versions, besides every deployed one.
+KEEP_PREDICTION_VERSIONS = 5
 #: The stage a retrain cycle runs after each recorded one (a failure is named by it).
 NEXT_STAGE = {
     "start": "sync",
@@ -239,35 +253,42 @@ def _score_and_select(
     pool: pd.DataFrame,
 ) -> list[dict]:
     settings = ctx.config.prioritiser
+    stores = update_feature_stores(
+        models,
+        pool,
+        ctx.workdir / "features",
+        batch_size=settings.batch_size,
+        precision=settings.precision,
+    )
+    path = prediction_path(ctx.workdir / "predictions", version.id, cycle_id)
     # MC dropout draws from torch's generator: seed it per cycle, so the ranking does not depend
     # on how many models were built before (building one draws its initial weights).
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), PredictionWriter(path, ctx.schema) as writer:
         torch.manual_seed(settings.seed + cycle_id)
-        ranked = score_catalog(
-            pool,
+        scored = score_pool_features(
             models,
+            stores,
+            pool["subject_id"].to_numpy(),
+            writer,
             n_samples=settings.n_samples,
             total_votes=settings.total_votes,
             acquisition=settings.acquisition,
             seed=settings.seed + cycle_id,
             question_weighting=settings.question_weighting,
-            id_column="subject_id",
-            batch_size=settings.batch_size,
-            precision=settings.precision,
-            progress=False,
         )
     picks = select_batch(
-        ranked["score"].to_numpy(),
+        scored.scores,
         settings.push_size,
         np.random.default_rng(settings.seed + cycle_id),
         random_fraction=settings.random_control_fraction,
     )
-    selection = dict(zip(picks["index"], picks["selection"]))
-    save_predictions(ctx.engine, ranked, version.id, cycle_id, selection)
-    subject_ids = ranked["subject_id"].tolist()
+    chosen = selected_predictions(scored, picks, path)
+    save_predictions(ctx.engine, selected_rows(chosen, version.id, cycle_id))
+    prune_predictions(path.parent, KEEP_PREDICTION_VERSIONS, accepted_version_ids(ctx.engine))
+    prune_feature_stores(ctx.workdir / "features", [store.key for store in stores])
     items = [
-        {"subject_id": subject_ids[index], "priority": float(order + 1), "selection": flag}
-        for order, (index, flag) in enumerate(zip(picks["index"], picks["selection"]))
+        {"subject_id": int(subject_id), "priority": float(order + 1), "selection": flag}
+        for order, (subject_id, flag) in enumerate(zip(chosen["subject_id"], chosen["selection"]))
     ]
     ctx.checkpoint()
     update_cycle(
@@ -275,7 +296,8 @@ def _score_and_select(
         cycle_id,
         stage="push",
         push_items=items,
-        counts={"scored": len(ranked), "selected": len(items)},
+        counts={"scored": len(scored.scores), "selected": len(items)},
+        metrics={"predictions_file": str(path)},
     )
     return items
 

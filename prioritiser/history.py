@@ -10,7 +10,11 @@ __all__ = ["read_status"]
 
 
 def read_status(database_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cycles, model versions) as tables, oldest first."""
+    """(cycles, model versions) as tables, oldest first.
+
+    A cycle's ``predictions`` is its prediction file (see ``prioritiser.prediction_files``), empty
+    for cycles that scored nothing.
+    """
     engine = open_store(database_url)
     cycles = pd.DataFrame(
         [
@@ -24,6 +28,7 @@ def read_status(database_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "status": c.status,
                 "stage": c.stage,
                 "counts": c.counts,
+                "predictions": (c.metrics or {}).get("predictions_file", ""),
                 "error": c.error or "",
             }
             for c in cycle_rows(engine)

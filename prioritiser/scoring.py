@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from prioritiser._dirichlet_multinomial import mean_fractions
 from prioritiser.acquisition import (
-    asked_probability,
+    _question_bounds,
     combined_score,
     get_acquisition,
     mutual_information,
@@ -17,14 +18,54 @@ from prioritiser.acquisition import (
 from prioritiser.catalogs import check_unique_ids
 from prioritiser.config import check_scoring
 from zoobot.finetune import FinetuneableZoobotTree
-from zoobot.predict import iter_posterior, vote_fractions_from_samples
+from zoobot.predict import iter_posterior
+from zoobot.schemas import Schema
 
-__all__ = ["score_catalog"]
+__all__ = ["score_catalog", "score_posterior"]
 
 logger = logging.getLogger(__name__)
 
 #: Galaxies scored per call of the acquisition maths: large calls amortise its per-call cost.
 SCORE_CHUNK = 4096
+
+
+def score_posterior(
+    samples: np.ndarray,
+    schema: Schema,
+    acquisition: str = "bald",
+    total_votes: int = 40,
+    question_weighting: str = "asked",
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score, mutual information and vote fractions of a chunk of posterior samples.
+
+    Args:
+        samples: [galaxies, M x T, n_answers] Dirichlet concentrations.
+        schema: the decision tree.
+        acquisition: ranking function (see :func:`score_catalog`).
+        total_votes: volunteers per galaxy if it were shown.
+        question_weighting: ``asked`` or ``uniform`` (``bald`` only).
+        rng: randomness for the ``random`` acquisition.
+
+    Returns:
+        (score [galaxies], mutual information [galaxies, n_questions] in nats,
+        expected vote fractions [galaxies, n_answers], the mean over samples within each
+        question, as ``zoobot.predict.vote_fractions_from_samples`` gives, by the acquisition
+        kernels' one pass).
+    """
+    samples = np.asarray(samples, dtype=np.float64)  # once, for every kernel below
+    mi = mutual_information(samples, schema, total_votes)
+    fractions, _ = mean_fractions(samples, *_question_bounds(schema))
+    if acquisition != "bald":
+        score = get_acquisition(acquisition)(
+            samples, schema, rng=rng or np.random.default_rng(0), total_votes=total_votes
+        )
+    elif question_weighting == "uniform":
+        score = combined_score(mi, schema, weights={name: 1.0 for name in schema.question_names})
+    else:
+        asked = schema.question_asked_probability(fractions)
+        score = combined_score(mi, schema, asked_probability=asked)
+    return score, mi, fractions
 
 
 def score_catalog(
@@ -35,7 +76,6 @@ def score_catalog(
     acquisition: str = "bald",
     seed: int = 0,
     question_weighting: str = "asked",
-    id_column: str = "id_str",
     **predict_kwargs: object,
 ) -> pd.DataFrame:
     """Rank every galaxy of a catalogue by how much new votes would teach the ensemble.
@@ -53,14 +93,11 @@ def score_catalog(
         seed: seeds the ``random`` acquisition.
         question_weighting: how ``bald`` sums the per-question mutual information: ``asked``
             (each times P(asked)) or ``uniform`` (each once); other acquisitions ignore it.
-        id_column: the catalogue column that names each galaxy in the ranking: ``id_str``
-            (as strings) or another column, kept as it is (the daemon's integer
-            ``subject_id``).
         **predict_kwargs: see :func:`zoobot.predict.iter_posterior`.
 
     Returns:
-        One row per galaxy, best first: ``rank``, ``id_str`` (or ``id_column``), ``score``,
-        ``mi_<question>`` (nats) and ``<answer>_fraction`` (predicted vote fractions).
+        One row per galaxy, best first: ``rank``, ``id_str``, ``score``, ``mi_<question>`` (nats)
+        and ``<answer>_fraction`` (predicted vote fractions).
 
     Raises:
         ConfigError: for an acquisition outside ``SCORING_ACQUISITIONS`` (``epig`` among them)
@@ -70,23 +107,15 @@ def score_catalog(
     check_scoring(acquisition, question_weighting)
     check_unique_ids(catalog)
     schema = models[0].schema
-    uniform = {name: 1.0 for name in schema.question_names}
-    score_function = get_acquisition(acquisition)
     rng = np.random.default_rng(seed)
-    ids = catalog[id_column]
-    ids = (ids.astype(str) if id_column == "id_str" else ids).to_numpy()
+    ids = catalog["id_str"].astype(str).to_numpy()
 
     def score_chunk(indices: np.ndarray, samples: np.ndarray) -> pd.DataFrame:
-        mi = mutual_information(samples, schema, total_votes)
-        if acquisition != "bald":
-            score = score_function(samples, schema, rng=rng, total_votes=total_votes)
-        elif question_weighting == "uniform":
-            score = combined_score(mi, schema, weights=uniform)
-        else:
-            score = combined_score(mi, schema, asked_probability=asked_probability(samples, schema))
-        frame = pd.DataFrame({id_column: ids[indices], "score": score})
+        score, mi, fractions = score_posterior(
+            samples, schema, acquisition, total_votes, question_weighting, rng
+        )
+        frame = pd.DataFrame({"id_str": ids[indices], "score": score})
         frame[[f"mi_{q}" for q in schema.question_names]] = mi
-        fractions = vote_fractions_from_samples(samples, schema.question_slices)
         frame[[f"{c}_fraction" for c in schema.label_cols]] = fractions
         return frame
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -30,6 +29,7 @@ from prioritiser.records import (
 
 __all__ = [
     "LockHolder",
+    "accepted_version_ids",
     "claim_lock",
     "cycle_outcome",
     "cycle_rows",
@@ -193,56 +193,21 @@ def record_version(engine: Engine, deployed: bool, **fields: Any) -> int:
         return version.id
 
 
-def _prediction_rows(
-    ranked: pd.DataFrame, version_id: int, cycle_id: int, selection: dict[int, str]
-) -> list[dict]:
-    """One ``Prediction`` row per ranked galaxy, built from whole columns (bulk insert)."""
-    mi_cols = [c for c in ranked.columns if c.startswith("mi_")]
-    fraction_cols = [c for c in ranked.columns if c.endswith("_fraction")]
-    mi_names = [c.removeprefix("mi_") for c in mi_cols]
-    answer_names = [c.removesuffix("_fraction") for c in fraction_cols]
-    columns = zip(
-        ranked["subject_id"].tolist(),
-        ranked["score"].astype(float).tolist(),
-        ranked["rank"].astype(int).tolist(),
-        ranked[mi_cols].to_numpy(dtype=float).tolist(),
-        ranked[fraction_cols].to_numpy(dtype=float).tolist(),
-    )
-    return [
-        {
-            "model_version_id": version_id,
-            "subject_id": subject_id,
-            "cycle_id": cycle_id,
-            "score": score,
-            "rank": rank,
-            "mutual_information": dict(zip(mi_names, mi)),
-            "vote_fractions": dict(zip(answer_names, fractions)),
-            "selection": selection.get(position),
-        }
-        for position, (subject_id, score, rank, mi, fractions) in enumerate(columns)
-    ]
+def save_predictions(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Store a cycle's pushed predictions (`Prediction` rows as dicts): the one place that does.
 
-
-def save_predictions(
-    engine: Engine,
-    ranked: pd.DataFrame,
-    version_id: int,
-    cycle_id: int,
-    selection: dict[int, str],
-) -> None:
-    """Store one cycle's ranking: the one place predictions are written.
-
-    Args:
-        engine: the store.
-        ranked: `prioritiser.scoring.score_catalog`'s ranking, by integer ``subject_id``.
-        version_id: the model version that scored it.
-        cycle_id: the cycle.
-        selection: why a ranked position was pushed (``top``, ``random``), by position.
+    The whole ranking lives in the cycle's prediction file (`prioritiser.prediction_files`).
     """
-    rows = _prediction_rows(ranked, version_id, cycle_id, selection)
     if rows:
         with session_scope(engine) as session:
             session.execute(insert(Prediction), rows)
+
+
+def accepted_version_ids(engine: Engine) -> list[int]:
+    """Ids of every model version the quality gate accepted."""
+    with session_scope(engine) as session:
+        kept = session.execute(select(ModelVersion.id).where(ModelVersion.status == "accepted"))
+        return list(kept.scalars().all())
 
 
 def selected_predictions(engine: Engine) -> list[tuple[Prediction, str | None]]:

@@ -21,12 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from zoobot.data import GalaxyDataset, evaluation_transform, validate_catalog
+from zoobot.data import validate_catalog
 from zoobot.finetune.base import FinetuneableZoobotAbstract
 from zoobot.finetune.tree import FinetuneableZoobotTree
+from zoobot.loading import iter_image_batches
 from zoobot.logs import route_lightning_logs
 from zoobot.precision import resolve_precision
 from zoobot.schemas.base import fractions_within_questions
@@ -63,7 +63,7 @@ def iter_posterior(
     batch_size: int = 64,
     resize_size: int | None = None,
     greyscale: bool = False,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     device: str | torch.device | None = None,
     precision: str | None = None,
     progress: bool = True,
@@ -77,7 +77,8 @@ def iter_posterior(
         batch_size: images per batch.
         resize_size: image side; default, the ``image_size`` the first model recorded.
         greyscale: one-channel images.
-        num_workers: loader processes.
+        num_workers: image-decoding processes; default ``min(4, CPUs)`` where safe (see
+            :func:`zoobot.loading.default_num_workers`). On CUDA, JPEGs decode on the device.
         device: default CUDA when available, else CPU.
         precision: ``bf16-mixed`` or ``16-mixed`` runs the encoders under autocast (on CUDA, or
             on a CPU with bf16 matrix units, e.g. AMX: about 2x faster there); the heads and
@@ -91,24 +92,22 @@ def iter_posterior(
     models = _as_list(models)
     resize_size = resize_size or models[0].hparams.get("image_size", 224)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dataset = GalaxyDataset(
-        catalog, transform=evaluation_transform(resize_size), greyscale=greyscale
+    batches = iter_image_batches(
+        catalog, resize_size, batch_size, num_workers, device, greyscale=greyscale
     )
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     for model in models:
         model.to(device).eval()
-    bar = tqdm(total=len(dataset), desc="predicting", unit="galaxy", disable=not progress)
+    bar = tqdm(total=len(catalog), desc="predicting", unit="galaxy", disable=not progress)
     autocast = _autocast(device, precision)
     with torch.inference_mode():
-        for batch in loader:
-            images = batch["image"].to(device, non_blocking=True)
+        for indices, images in batches:
             samples = []
             for model in models:
                 with autocast:
                     features = model.encoder(images)
                 samples.append(model.sample_head(features.float(), n_samples).float())
             bar.update(len(images))
-            yield batch["index"].numpy(), torch.cat(samples, dim=1).cpu().numpy()
+            yield indices.numpy(), torch.cat(samples, dim=1).cpu().numpy()
     bar.close()
 
 

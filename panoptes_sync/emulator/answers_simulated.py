@@ -64,6 +64,7 @@ class SimulatedGalaxyAnswerModel:
         self._question_of_task = dict(DECALS_DR5_QUESTION_NAMES)
         self._chunks: dict[int, tuple[Any, np.ndarray]] = {}
         self._crowd: dict[int, np.ndarray] = {}
+        self._columns: dict[int, tuple[list[float], list[str]]] = {}
 
     def _chunk(self, chunk: int) -> tuple[Any, np.ndarray]:
         """Truth rows and [CHUNK, n_answers] true answer probabilities of one chunk."""
@@ -75,11 +76,17 @@ class SimulatedGalaxyAnswerModel:
 
     def subject_metadata(self, index: int) -> dict[str, Any]:
         """GZ-like hidden metadata, plus the galaxy's redshift and morphology."""
-        truths, _ = self._chunk(index // CHUNK)
-        row = truths.iloc[index % CHUNK]
+        chunk = index // CHUNK
+        if chunk not in self._columns:  # whole columns once: a row lookup per subject is slow
+            truths, _ = self._chunk(chunk)
+            self._columns[chunk] = (
+                truths["redshift"].astype(float).tolist(),
+                truths["morphology"].astype(str).tolist(),
+            )
+        redshifts, morphologies = self._columns[chunk]
         metadata = sky_metadata(self.seed, index)
         metadata.update(
-            {"!redshift": float(row["redshift"]), "!morphology": str(row["morphology"])}
+            {"!redshift": redshifts[index % CHUNK], "!morphology": morphologies[index % CHUNK]}
         )
         return metadata
 

@@ -13,10 +13,9 @@ from panoptes_sync.emulator.answers import AnswerModel
 from panoptes_sync.emulator.database import EmulatorDatabase, dumps
 from panoptes_sync.emulator.operations import (
     create_subject_set,
-    ensure_statuses,
-    insert_subject,
-    link_subjects,
+    normalise_metadata,
     task_strings,
+    touch,
 )
 from panoptes_sync.emulator.passwords import hash_password
 from panoptes_sync.emulator.settings import EmulatorSettings
@@ -134,6 +133,75 @@ def _insert_project_and_workflow(
         )
 
 
+def _insert_seed_subjects(
+    database: EmulatorDatabase,
+    settings: EmulatorSettings,
+    answer_model: AnswerModel,
+    set_id: int,
+    owner_id: int,
+) -> list[int]:
+    """Insert the seeded subjects, link them to the set and give them statuses, in bulk.
+
+    The rows equal what ``insert_subject``, ``link_subjects`` and ``ensure_statuses`` make one
+    by one (ids, priorities, the set's random numbers in the same order), with one statement per
+    table. Images are rendered when first downloaded (``blobs.get_upload``), not here.
+    """
+    n = settings.subjects
+    if n == 0:
+        return []
+    now = database.clock.iso()
+    first_subject = database.next_id("subjects", step=n)
+    first_member = database.next_id("set_member_subjects", step=n)
+    first_status = database.next_id("subject_workflow_statuses", step=n)
+    subject_ids = list(range(first_subject, first_subject + n))
+    metadata = [normalise_metadata(answer_model.subject_metadata(i)) for i in range(n)]
+    rng = random.Random(settings.seed)
+    with database.transaction() as connection:
+        connection.executemany(
+            "INSERT INTO subjects (id, project_id, metadata, locations, uploader_id, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    subject_id,
+                    settings.project_id,
+                    dumps(meta),
+                    dumps([{"image/png": seeded_image_path(settings.seed, index)}]),
+                    owner_id,
+                    now,
+                    now,
+                )
+                for index, (subject_id, meta) in enumerate(zip(subject_ids, metadata))
+            ),
+        )
+        connection.executemany(
+            "INSERT INTO set_member_subjects (id, subject_set_id, subject_id, priority, random, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (first_member + k, set_id, subject_id, _priority(meta), rng.random(), now, now)
+                for k, (subject_id, meta) in enumerate(zip(subject_ids, metadata))
+            ),
+        )
+        connection.executemany(
+            "INSERT INTO subject_workflow_statuses (id, subject_id, workflow_id, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                (first_status + k, subject_id, settings.workflow_id, now, now)
+                for k, subject_id in enumerate(subject_ids)
+            ),
+        )
+        touch(database, "subject_sets", set_id)
+    return subject_ids
+
+
+def _priority(metadata: dict[str, Any]) -> float | None:
+    """``#priority`` as the set member's priority (None when absent or not a number)."""
+    try:
+        value = metadata.get("#priority")
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def seed_state(
     database: EmulatorDatabase, settings: EmulatorSettings, answer_model: AnswerModel
 ) -> None:
@@ -166,16 +234,7 @@ def _seed(
         "INSERT INTO workflow_subject_sets (workflow_id, subject_set_id) VALUES (?, ?)",
         (settings.workflow_id, set_id),
     )
-    subject_ids = []
-    for index in range(settings.subjects):
-        # The image itself is rendered when first downloaded (blobs.get_upload).
-        path = seeded_image_path(settings.seed, index)
-        metadata = answer_model.subject_metadata(index)
-        subject_ids.append(
-            insert_subject(database, settings.project_id, metadata, [{"image/png": path}], owner_id)
-        )
-    link_subjects(database, set_id, subject_ids, random.Random(settings.seed))
-    ensure_statuses(database, settings.workflow_id, subject_ids)
+    subject_ids = _insert_seed_subjects(database, settings, answer_model, set_id, owner_id)
     simulator = VolunteerSimulator(database, answer_model, settings.workflow_id, settings.seed)
     made = simulator.run(settings.classifications)
     database.set_meta("seeded", "1")

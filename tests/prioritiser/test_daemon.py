@@ -18,6 +18,7 @@ from prioritiser.daemon import Daemon, prepare_store
 from prioritiser.errors import DaemonLockedError
 from prioritiser.history import read_status
 from prioritiser.lock import acquire_lock, check_lock
+from prioritiser.prediction_files import read_predictions
 from prioritiser.records import Cycle, ModelVersion, Prediction
 from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_settings
 from zoobot.schemas import decals_dr5_schema
@@ -109,17 +110,28 @@ def test_daemon_runs_two_full_cycles_on_a_short_schedule(tmp_path, credentials):
         versions = session.execute(select(ModelVersion)).scalars().all()
         assert len(versions) == 2 and sum(v.deployed for v in versions) == 1
         predictions = session.execute(select(Prediction)).scalars().all()
+        files = {
+            c.id: c.metrics["predictions_file"]
+            for c in session.execute(select(Cycle).where(Cycle.kind == "retrain")).scalars()
+        }
     assert 0 < stored <= len(emulator_ids)
-    assert len({p.cycle_id for p in predictions}) == 2
-    for cycle_id in {p.cycle_id for p in predictions}:
-        scored = sorted((p for p in predictions if p.cycle_id == cycle_id), key=lambda p: p.rank)
-        assert [p.rank for p in scored] == list(range(1, len(scored) + 1))
-        assert all(a.score >= b.score for a, b in zip(scored, scored[1:]))
-        assert sum(p.selection is not None for p in scored) == 6
-        assert set(scored[0].mutual_information) == set(decals_dr5_schema.question_names)
-        assert len(scored[0].vote_fractions) == len(decals_dr5_schema.label_cols)
+    assert {p.cycle_id for p in predictions} == set(files) and len(files) == 2
+    for cycle_id, path in files.items():
+        ranked = read_predictions(path)
+        assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+        assert ranked["score"].is_monotonic_decreasing
+        assert {f"mi_{q}" for q in decals_dr5_schema.question_names} <= set(ranked.columns)
+        selected = [p for p in predictions if p.cycle_id == cycle_id]
+        assert len(selected) == 6 and all(p.selection is not None for p in selected)
+        by_subject = ranked.set_index("subject_id")
+        assert [p.rank for p in selected] == by_subject.loc[
+            [p.subject_id for p in selected], "rank"
+        ].tolist()
+        assert set(selected[0].mutual_information) == set(decals_dr5_schema.question_names)
+        assert len(selected[0].vote_fractions) == len(decals_dr5_schema.label_cols)
     cycles, _ = read_status(config.sync.database_url)
     assert set(cycles["kind"]) >= {"retrain"}
+    assert set(cycles.loc[cycles["kind"] == "retrain", "predictions"]) == set(files.values())
 
 
 def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path, credentials):

@@ -28,6 +28,14 @@ def fractions_within_questions(counts: np.ndarray, question_slices: Sequence[sli
     """
     counts = np.asarray(counts, dtype=np.float64)
     fractions = np.zeros_like(counts)
+    starts = [answers.start or 0 for answers in question_slices]
+    stops = [answers.stop for answers in question_slices]
+    if starts == [0, *stops[:-1]] and stops[-1] == counts.shape[-1] and counts.size:
+        # contiguous questions covering every answer (every schema's layout): one pass each
+        totals = np.add.reduceat(counts, starts, axis=-1)
+        totals = np.repeat(totals, np.subtract(stops, starts), axis=-1)
+        np.divide(counts, totals, out=fractions, where=totals > 0)
+        return fractions
     for answers in question_slices:
         totals = counts[..., answers].sum(axis=-1, keepdims=True)
         np.divide(counts[..., answers], totals, out=fractions[..., answers], where=totals > 0)

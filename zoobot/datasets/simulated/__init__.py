@@ -2,6 +2,7 @@
 
 from zoobot.datasets.simulated.answers import answer_probabilities, list_supported_questions
 from zoobot.datasets.simulated.catalog import CATALOG_VERSION, load_catalog, make_catalog
+from zoobot.datasets.simulated.crowd import Crowd, crowd_classify, make_crowd
 from zoobot.datasets.simulated.images import (
     BANDS,
     bands_to_rgb,
@@ -28,6 +29,7 @@ from zoobot.datasets.simulated.volunteers import (
 __all__ = [
     "ARTIFACT_KINDS",
     "BANDS",
+    "Crowd",
     "CATALOG_VERSION",
     "DECALS_PIXEL_SCALE",
     "MORPHOLOGIES",
@@ -36,10 +38,12 @@ __all__ = [
     "ask_volunteers",
     "bands_to_rgb",
     "classify",
+    "crowd_classify",
     "draw_truths",
     "list_supported_questions",
     "load_catalog",
     "make_catalog",
+    "make_crowd",
     "perturb_probabilities",
     "render_bands",
     "render_rgb",
