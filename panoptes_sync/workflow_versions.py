@@ -252,7 +252,7 @@ class AnswerMapping:
             if not mapping:
                 raise AggregationError(
                     f"schema {schema.name!r} has no panoptes_mapping; build it with "
-                    "Schema.from_panoptes_workflow or aggregate without a schema"
+                    "zoobot.schemas.schema_from_panoptes_workflow or aggregate without a schema"
                 )
             self.columns = list(schema.label_cols)
             schema_columns = {name: i for i, name in enumerate(self.columns)}

@@ -13,6 +13,7 @@ from zoobot.schemas import (
     gz2_schema,
     list_schemas,
     rings_schema,
+    schema_from_panoptes_workflow,
 )
 
 
@@ -38,7 +39,7 @@ def test_every_schema_has_contiguous_answer_slices(name):
 
 
 def test_schema_from_dr5_workflow_matches_builtin_tree():
-    built = Schema.from_panoptes_workflow(
+    built = schema_from_panoptes_workflow(
         decals_dr5_workflow,
         question_names=DECALS_DR5_QUESTION_NAMES,
         answer_names=DECALS_DR5_ANSWER_NAMES,
@@ -81,7 +82,7 @@ def test_schema_from_workflow_slugs_labels_and_finds_dependencies():
             },
         },
     }
-    schema = Schema.from_panoptes_workflow(workflow)
+    schema = schema_from_panoptes_workflow(workflow)
     assert schema.question_names == ["is-there-a-ring", "how-many-rings", "merging"]
     assert schema.panoptes_mapping[("T0", 0)] == "is-there-a-ring_yes"
     assert schema.panoptes_mapping[("T1", 1)] == "how-many-rings_two"
@@ -100,7 +101,7 @@ def test_workflow_with_cycle_or_unknown_task_is_rejected():
         }
     }
     with pytest.raises(SchemaError, match="cycle"):
-        Schema.from_panoptes_workflow(cyclic)
+        schema_from_panoptes_workflow(cyclic)
     dangling = {
         "tasks": {
             "T0": {
@@ -111,7 +112,7 @@ def test_workflow_with_cycle_or_unknown_task_is_rejected():
         }
     }
     with pytest.raises(SchemaError, match="T9"):
-        Schema.from_panoptes_workflow(dangling)
+        schema_from_panoptes_workflow(dangling)
 
 
 def test_question_asked_probability_follows_the_tree():

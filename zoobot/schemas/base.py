@@ -99,16 +99,6 @@ class Schema:
         self._validate()
 
     @classmethod
-    def from_panoptes_workflow(cls, workflow: Mapping[str, Any], **kwargs: Any) -> Schema:
-        """Build a schema from a Panoptes workflow definition.
-
-        See :func:`zoobot.schemas.panoptes.schema_from_panoptes_workflow` for the arguments.
-        """
-        from zoobot.schemas.panoptes import schema_from_panoptes_workflow
-
-        return schema_from_panoptes_workflow(workflow, **kwargs)
-
-    @classmethod
     def from_pairs(
         cls,
         name: str,
