@@ -164,7 +164,13 @@ def bench_push(folder: Path, subjects: int) -> list[tuple[str, int, int, int]]:
                 ],
             ),
         ):
-            plan = plan_push(items, emu.project_id, emu.workflow_id, max_subjects=subjects)
+            plan = plan_push(
+                items,
+                emu.project_id,
+                emu.workflow_id,
+                max_subjects=subjects,
+                image_roots=[images[0].parent],
+            )
             report = execute_push(ours, engine, plan)
             uploads = subjects if "local" in label else 0
             rows.append((label, report.subjects, report.requests - uploads, report.requests))

@@ -20,6 +20,7 @@ import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -296,6 +297,12 @@ def run_sync(args: argparse.Namespace, settings: Settings) -> int:
     arg("--max-subjects", type=int, help="Cap on subjects per push (default: push_batch_size)."),
     arg("--set-name", help="Display name of the new subject set."),
     arg("--batch-id", help="Push id; default is a hash of the inputs, so a re-run resumes."),
+    arg(
+        "--image-root",
+        action="append",
+        default=[],
+        help="A folder local images may also lie in (repeatable; the CSV's folder always may).",
+    ),
 )
 def run_push(args: argparse.Namespace, settings: Settings) -> int:
     """Plan a push, then execute it (or with --dry-run only record and print the plan)."""
@@ -315,6 +322,7 @@ def run_push(args: argparse.Namespace, settings: Settings) -> int:
         max_subjects=args.max_subjects or settings.push_batch_size,
         set_name=args.set_name,
         batch_id=args.batch_id,
+        image_roots=[Path(args.ranked_csv).parent, *args.image_root],
     )
     engine = upgrade_database(settings.database_url)
     if settings.dry_run:

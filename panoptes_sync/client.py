@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,6 +128,21 @@ class ResilientPanoptes(Panoptes):
     def request_count(self) -> int:
         """HTTP requests sent through this client so far, retries and media uploads included."""
         return self._adapter.request_count
+
+    @contextmanager
+    def request_cap(self, max_requests: int | None) -> Iterator[None]:
+        """Within the block, send at most ``max_requests`` more requests (None: no cap).
+
+        Raises:
+            RequestCapError: instead of sending the request that would exceed the cap.
+        """
+        previous = self._adapter.request_limit
+        if max_requests is not None:
+            self._adapter.request_limit = self.request_count + max_requests
+        try:
+            yield
+        finally:
+            self._adapter.request_limit = previous
 
     def send_with_retries(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one request through `panoptes_sync.retry.send_with_retries` with this policy.

@@ -13,6 +13,7 @@ Hierarchy::
     │   ├── PanoptesResponseError         (also ValueError) a 2xx body we cannot use
     │   └── PanoptesRetriesExhaustedError (also ConnectionError) transient failures persisted
     ├── PushError                         (also ValueError) a push that cannot be planned or resumed
+    │   └── RequestCapError               a push reached its request cap (nothing over it was sent)
     ├── ConfigError                       (also ValueError) a setting is missing or invalid
     ├── StoreError                        (also RuntimeError) the database cannot be used
     ├── ExportFormatError                 (also ValueError) an export CSV cannot be read at all
@@ -36,6 +37,7 @@ __all__ = [
     "PanoptesRetriesExhaustedError",
     "PanoptesSyncError",
     "PushError",
+    "RequestCapError",
     "StoreError",
     "error_line",
 ]
@@ -100,6 +102,18 @@ class PanoptesRetriesExhaustedError(PanoptesRequestError, ConnectionError):
 
 class PushError(PanoptesSyncError, ValueError):
     """A push request is invalid (empty, over its cap, missing images or ids) or cannot resume."""
+
+
+class RequestCapError(PushError):
+    """A capped push reached its request limit; the request over it was not sent.
+
+    Attributes:
+        limit: the request count the cap allowed.
+    """
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class ConfigError(PanoptesSyncError, ValueError):

@@ -12,7 +12,7 @@ import logging
 import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -22,10 +22,8 @@ from panoptes_sync.errors import (
     PanoptesRequestError,
     PanoptesResponseError,
 )
+from panoptes_sync.push_plan import PushAction, PushPlan
 from panoptes_sync.store import session_scope, update_push
-
-if TYPE_CHECKING:
-    from panoptes_sync.push import PushAction, PushPlan
 
 logger = logging.getLogger(__name__)
 

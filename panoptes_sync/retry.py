@@ -25,6 +25,7 @@ from panoptes_sync.errors import (
     PanoptesPreconditionError,
     PanoptesRequestError,
     PanoptesRetriesExhaustedError,
+    RequestCapError,
 )
 
 __all__ = [
@@ -96,17 +97,26 @@ class RetryPolicy:
 
 
 class CountingTimeoutAdapter(HTTPAdapter):
-    """Transport adapter that applies a default timeout and counts every request sent."""
+    """Transport adapter that applies a default timeout and counts every request sent.
+
+    With ``request_limit`` set, a request that would make the count exceed it is not sent:
+    `RequestCapError` is raised instead.
+    """
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
         self.timeout_s = timeout_s
         self.request_count = 0
+        self.request_limit: int | None = None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send with the default timeout unless the caller set one; count the request."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout_s
+        if self.request_limit is not None and self.request_count >= self.request_limit:
+            raise RequestCapError(
+                f"request cap reached before {request.method} {request.url}", self.request_limit
+            )
         self.request_count += 1
         return super().send(request, **kwargs)
 

@@ -90,7 +90,11 @@ def _run(args: argparse.Namespace) -> int:
     from prioritiser.daemon import Daemon
 
     config = load_config(args.config, env=os.environ)
-    Daemon(config, max_retrains=args.max_retrains).serve()
+    daemon = Daemon(config, max_retrains=args.max_retrains)
+    if args.once:
+        daemon.run_once()
+    else:
+        daemon.serve()
     return 0
 
 
@@ -102,11 +106,16 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-retrains", type=int, default=None, help="stop after this many retrain cycles"
     )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="run one retrain cycle now, without the schedule; exit 1 if it fails",
+    )
     parser.set_defaults(command=_run)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from prioritiser.status import read_status
+    from prioritiser.history import read_status
 
     cycles, versions = read_status(_database_url(args))
     print(cycles.tail(args.last).to_string(index=False) if len(cycles) else "no cycles yet")
@@ -131,9 +140,9 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from prioritiser.status import rollback
+    from prioritiser.store import deploy, open_store
 
-    rollback(_database_url(args), args.version)
+    deploy(open_store(_database_url(args)), args.version)
     print(f"deployed model version {args.version}")
     return 0
 

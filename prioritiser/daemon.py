@@ -6,7 +6,10 @@ score, push) every ``retrain_interval_s`` or as soon as ``retrain_min_new_labell
 have become labelled, and a lock ``heartbeat``. Missed runs (after downtime) run once if they
 are late by less than ``misfire_grace_s``; otherwise they wait for their next time.
 
-SIGTERM or SIGINT stop the scheduler after the running job finishes.
+SIGTERM or SIGINT ask the running job to stop at its next safe point (between stages, between
+training steps, before each push write) and stop the scheduler. The lock is released only once
+no job runs, and the heartbeat goes on until then, so a second instance cannot start while this
+one can still write; a push that was stopped is finished by the next start.
 """
 
 from __future__ import annotations
@@ -15,25 +18,32 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from panoptes_sync.client import ResilientPanoptes, connect_panoptes, credentials_from_env
 from panoptes_sync.retry import RetryPolicy
-from panoptes_sync.store import create_engine_for_url, session_scope, upgrade_database
+from panoptes_sync.store import create_engine_for_url, upgrade_database
 from prioritiser.config import DaemonConfig
-from prioritiser.cycle import CycleContext, resume_interrupted, run_retrain, run_sync
-from prioritiser.errors import ConfigError
-from prioritiser.lock import acquire_lock, heartbeat, release_lock
+from prioritiser.cycle import (
+    NEXT_STAGE,
+    CycleContext,
+    resume_interrupted,
+    run_retrain,
+    run_sync,
+)
+from prioritiser.errors import ConfigError, CycleFailed, CycleStopped
+from prioritiser.lock import acquire_lock, check_lock, heartbeat, release_lock
 from prioritiser.pool import count_labelled
-from prioritiser.records import Cycle, create_tables, utcnow
+from prioritiser.records import create_tables, utcnow
+from prioritiser.store import cycle_outcome, labelled_at_last_retrain
 from zoobot.schemas import get_schema
 
 __all__ = ["Daemon", "prepare_store", "run_job"]
@@ -102,7 +112,10 @@ class Daemon:
         )
         self.max_retrains = max_retrains
         self.retrains = 0
+        self.last_retrain: int | None = None
         self._scheduler: BlockingScheduler | None = None
+        self._jobs = threading.Condition()
+        self._running_jobs = 0
 
     def _connect_from_env(self) -> ResilientPanoptes:
         settings = self.config.sync
@@ -118,45 +131,123 @@ class Daemon:
         return self._client
 
     def run(self, kind: str) -> None:
-        """Run one job now: ``sync``, ``retrain`` or ``heartbeat``."""
+        """Run one job now: ``sync``, ``retrain`` or ``heartbeat``; nothing once a stop is asked."""
         if kind == "heartbeat":
             heartbeat(self.engine)
-        elif kind == "sync":
+            return
+        with self._jobs:
+            if self.context.stop.is_set():
+                logger.info("job %s not started: the daemon is stopping", kind)
+                return
+            self._running_jobs += 1
+        try:
+            self._run(kind)
+        finally:
+            with self._jobs:
+                self._running_jobs -= 1
+                self._jobs.notify_all()
+
+    def _run(self, kind: str) -> None:
+        if kind == "sync":
             run_sync(self.context)
             if self._labelled_since_retrain() >= max(
                 1, self.config.prioritiser.retrain_min_new_labelled
             ):
                 self._reschedule("retrain", utcnow())
         elif kind == "retrain":
-            run_retrain(self.context)
+            self.last_retrain = run_retrain(self.context)
             self.retrains += 1
             if self.max_retrains is not None and self.retrains >= self.max_retrains:
                 self.stop()
+
+    def retrain_or_raise(self) -> int:
+        """Run one retrain cycle now; returns its id.
+
+        Raises:
+            CycleFailed: if the cycle failed, naming its stage and the error.
+        """
+        self._run("retrain")
+        status, stage, error = cycle_outcome(self.engine, self.last_retrain)
+        if status == "failed":
+            failed = NEXT_STAGE.get(stage, stage)
+            raise CycleFailed(self.last_retrain, failed, stage, error or "unknown error")
+        return self.last_retrain
+
+    def run_once(self) -> int:
+        """Take the lock, finish interrupted pushes, run one retrain cycle, give the lock up.
+
+        SIGTERM or SIGINT stop the cycle at its next safe point, as in `serve`.
+
+        Returns:
+            The cycle's id.
+
+        Raises:
+            DaemonLockedError: if another instance holds this database.
+            CycleFailed: if the cycle failed.
+            CycleStopped: if a signal stopped it first.
+        """
+        with self._holding():
+            resume_interrupted(self.context)
+            cycle_id = self.retrain_or_raise()
+            status, stage, _ = cycle_outcome(self.engine, cycle_id)
+            if self.context.stop.is_set() and status != "done":
+                raise CycleStopped(
+                    f"cycle {cycle_id} stopped by a signal at stage {stage!r}; "
+                    "the next start finishes what it had begun to push"
+                )
+            return cycle_id
+
+    @contextmanager
+    def _holding(self) -> Iterator[None]:
+        """Hold the lock (checked at every safe point) with SIGTERM/SIGINT asking a stop.
+
+        On the way out, waits for any running job, heartbeating, then releases the lock.
+        """
+        acquire_lock(self.engine)
+        self.context.guards.append(self._check_lock)
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for sig in previous:
+                signal.signal(sig, self._on_signal)
+            yield
+        finally:
+            self.context.stop.set()
+            self._wait_for_jobs()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.context.guards.remove(self._check_lock)
+            release_lock(self.engine)
+
+    def _check_lock(self) -> None:
+        heartbeat(self.engine)
+        check_lock(self.engine)
 
     def _labelled_since_retrain(self) -> int:
         settings = self.config.prioritiser
         if not settings.retrain_min_new_labelled:
             return 0
         labelled = count_labelled(self.engine, self.context.schema, settings.labelled_min_votes)
-        with session_scope(self.engine) as session:
-            last = session.execute(
-                select(Cycle)
-                .where(Cycle.kind == "retrain", Cycle.status == "done")
-                .order_by(Cycle.id.desc())
-            ).scalar()
-            before = last.counts.get("labelled", 0) if last else 0
-        return labelled - before
+        return labelled - labelled_at_last_retrain(self.engine)
 
     def _reschedule(self, job_id: str, when: datetime) -> None:
         if self._scheduler is not None:
             self._scheduler.modify_job(job_id, next_run_time=when)
 
     def stop(self) -> None:
-        """Ask the scheduler to stop once the running job is done."""
+        """Ask the running job to stop at its next safe point, and the scheduler to stop."""
+        self.context.stop.set()
         if self._scheduler is not None and self._scheduler.running:
             threading.Thread(
                 target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
             ).start()
+
+    def _wait_for_jobs(self) -> None:
+        """Block until no job runs, refreshing the lock's heartbeat meanwhile."""
+        with self._jobs:
+            while self._running_jobs:
+                if not self._jobs.wait(timeout=HEARTBEAT_S):
+                    heartbeat(self.engine)
+                    logger.info("waiting for the running job to reach a safe point")
 
     def serve(self) -> None:
         """Take the database's lock, finish interrupted pushes, then run the schedule until stopped.
@@ -165,26 +256,24 @@ class Daemon:
             DaemonLockedError: if another instance holds this database.
         """
         global _ACTIVE
-        acquire_lock(self.engine)
-        _ACTIVE = self
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            resume_interrupted(self.context)
-            self._scheduler = self._build_scheduler()
-            for sig in previous:
-                signal.signal(sig, self._on_signal)
-            logger.info("daemon started pid=%d", os.getpid())
-            self._scheduler.start()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            _ACTIVE = None
-            release_lock(self.engine)
-            logger.info("daemon stopped retrains=%d", self.retrains)
+        with self._holding():
+            _ACTIVE = self
+            try:
+                resume_interrupted(self.context)
+                if not self.context.stop.is_set():
+                    self._scheduler = self._build_scheduler()
+                    logger.info("daemon started pid=%d", os.getpid())
+                    self._scheduler.start()
+            finally:
+                self.context.stop.set()
+                self._wait_for_jobs()
+                _ACTIVE = None
+        logger.info("daemon stopped retrains=%d", self.retrains)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         logger.info(
-            "signal received signal=%s; stopping after the running job", signal.Signals(signum).name
+            "signal received signal=%s; stopping at the running job's next safe point",
+            signal.Signals(signum).name,
         )
         self.stop()
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import select
 
 from panoptes_sync.client import PanoptesCredentials, connect_panoptes
 from panoptes_sync.emulator import EmulatorSettings, serve_emulator
-from panoptes_sync.store import Subject, session_scope
 from prioritiser.config import load_config
 from prioritiser.daemon import Daemon
-from prioritiser.records import Cycle, ModelVersion, Prediction
+from prioritiser.errors import PrioritiserError
 from prioritiser.report import write_report
+from prioritiser.store import cycle_rows, selected_predictions, version_rows
 from zoobot import strict_json
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -54,68 +53,63 @@ class DemoOptions:
 
 def _frames(daemon: Daemon) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     schema = daemon.context.schema
-    with session_scope(daemon.engine) as session:
-        cycles = pd.DataFrame(
-            [
-                {
-                    "id": c.id,
-                    "kind": c.kind,
-                    "started_at": c.started_at,
-                    "ended_at": c.ended_at,
-                    "status": c.status,
-                    "stage": c.stage,
-                    "counts": c.counts,
-                    "metrics": c.metrics,
-                    "error": c.error,
-                }
-                for c in session.execute(select(Cycle).order_by(Cycle.id)).scalars()
-            ]
-        )
-        versions = pd.DataFrame(
-            [
-                {
-                    "version": v.id,
-                    "n_labelled": v.n_labelled,
-                    "validation_loss": v.validation_loss,
-                    "baseline_loss": v.baseline_loss,
-                    "deployed": v.deployed,
-                    "status": v.status,
-                }
-                for v in session.execute(select(ModelVersion).order_by(ModelVersion.id)).scalars()
-            ]
-        )
-        last_cycle = session.execute(
-            select(Prediction.cycle_id).order_by(Prediction.cycle_id.desc())
-        ).scalar()
-        rows = session.execute(
-            select(Prediction, Subject.cache_path)
-            .join(Subject, Subject.id == Prediction.subject_id)
-            .where(Prediction.cycle_id == last_cycle, Prediction.selection.is_not(None))
-            .order_by(Prediction.rank)
-        ).all()
-        columns = ["rank", "id_str", "file_loc", "score", "selection"]
-        columns += [f"mi_{q}" for q in schema.question_names]
-        columns += [f"{c}_fraction" for c in schema.label_cols]
-        top = pd.DataFrame(
-            columns=columns,
-            data=[
-                {
-                    "rank": p.rank,
-                    "id_str": str(p.subject_id),
-                    "file_loc": path,
-                    "score": p.score,
-                    "selection": p.selection,
-                    **{f"mi_{q}": p.mutual_information.get(q, 0.0) for q in schema.question_names},
-                    **{f"{c}_fraction": p.vote_fractions.get(c, 0.0) for c in schema.label_cols},
-                }
-                for p, path in rows
-            ],
-        )
+    cycles = pd.DataFrame(
+        [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "started_at": c.started_at,
+                "ended_at": c.ended_at,
+                "status": c.status,
+                "stage": c.stage,
+                "counts": c.counts,
+                "metrics": c.metrics,
+                "error": c.error,
+            }
+            for c in cycle_rows(daemon.engine)
+        ]
+    )
+    versions = pd.DataFrame(
+        [
+            {
+                "version": v.id,
+                "n_labelled": v.n_labelled,
+                "validation_loss": v.validation_loss,
+                "baseline_loss": v.baseline_loss,
+                "deployed": v.deployed,
+                "status": v.status,
+            }
+            for v in version_rows(daemon.engine)
+        ]
+    )
+    columns = ["rank", "id_str", "file_loc", "score", "selection"]
+    columns += [f"mi_{q}" for q in schema.question_names]
+    columns += [f"{c}_fraction" for c in schema.label_cols]
+    top = pd.DataFrame(
+        columns=columns,
+        data=[
+            {
+                "rank": p.rank,
+                "id_str": str(p.subject_id),
+                "file_loc": path,
+                "score": p.score,
+                "selection": p.selection,
+                **{f"mi_{q}": p.mutual_information.get(q, 0.0) for q in schema.question_names},
+                **{f"{c}_fraction": p.vote_fractions.get(c, 0.0) for c in schema.label_cols},
+            }
+            for p, path in selected_predictions(daemon.engine)
+        ],
+    )
     return top, cycles, versions
 
 
 def run_demo(options: DemoOptions) -> dict:
-    """Run the demo; returns its summary (also written to ``summary.json``), with the report."""
+    """Run the demo; returns its summary (also written to ``summary.json``), with the report.
+
+    Raises:
+        CycleFailed: a cycle failed (its stage and error named); no report is written.
+        PrioritiserError: no model version was trained, so there is nothing to report.
+    """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     workdir = options.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -159,8 +153,13 @@ def run_demo(options: DemoOptions) -> dict:
         for cycle in range(options.cycles):
             if cycle:
                 emulator.run_volunteers(options.volunteers_between_cycles)
-            daemon.run("retrain")
+            daemon.retrain_or_raise()
         top, cycles, versions = _frames(daemon)
+    if versions.empty:
+        raise PrioritiserError(
+            "no model version was trained (every cycle was skipped: too few labelled galaxies); "
+            "no report written"
+        )
     report = write_report(workdir / "report.html", top, cycles, versions, daemon.context.schema)
     retrains = cycles[cycles["kind"] == "retrain"]
     summary = {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,29 @@ from zoobot.data import CatalogDataModule
 from zoobot.finetune import FinetuneableZoobotTree, get_trainer
 from zoobot.schemas import Schema
 
-__all__ = ["load_ensemble", "train_ensemble"]
+__all__ = ["StopWhenSet", "TrainedEnsemble", "load_ensemble", "train_ensemble"]
 
 logger = logging.getLogger(__name__)
+
+
+class StopWhenSet(L.Callback):
+    """Ends training after the current step once ``event`` is set (a stop was asked)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        """Ask the trainer to stop if the event is set."""
+        if self.event.is_set():
+            trainer.should_stop = True
+
+
+@dataclass(frozen=True)
+class TrainedEnsemble:
+    """A trained ensemble: each member's best checkpoint and the member loaded from it."""
+
+    checkpoints: list[Path]
+    models: list[FinetuneableZoobotTree]
 
 
 def train_ensemble(
@@ -32,8 +54,8 @@ def train_ensemble(
     model_kwargs: dict[str, Any] | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
     batch_size: int = 32,
-) -> list[Path]:
-    """Train M Tree models on vote counts and return their best checkpoints.
+) -> TrainedEnsemble:
+    """Train M Tree models on vote counts; return their best checkpoints, loaded once.
 
     Model m is seeded with ``seed + m`` and, with ``bootstrap``, trains on a resample (with
     replacement) of the training catalogue, so members disagree where the data are thin. Every
@@ -57,7 +79,8 @@ def train_ensemble(
         batch_size: images per batch.
 
     Returns:
-        The members' best checkpoint paths.
+        The members' best checkpoint paths and the members rebuilt from them (what a caller
+        evaluates and scores with, without loading them again).
     """
     model_kwargs = dict(model_kwargs or {})
     image_size = model_kwargs.get("image_size", 224)
@@ -91,7 +114,7 @@ def train_ensemble(
             float(trainer.checkpoint_callback.best_model_score),
             checkpoints[-1],
         )
-    return checkpoints
+    return TrainedEnsemble(checkpoints, load_ensemble(checkpoints))
 
 
 def _warm_started(

@@ -7,7 +7,9 @@ Hierarchy::
     ├── UnknownAcquisitionError(LookupError)  an acquisition name is not registered
     ├── SelectionError(ValueError)            a selection request cannot be met as asked
     ├── ConfigError(panoptes_sync ConfigError) a setting, config file or CLI value is invalid
-    └── DaemonLockedError(RuntimeError)       another live daemon instance holds the lock
+    ├── DaemonLockedError(RuntimeError)       another live daemon instance holds the lock
+    ├── CycleStopped                          a stop was asked; the cycle ended at a safe point
+    └── CycleFailed                           a cycle failed (its stage and the error)
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from panoptes_sync.errors import ConfigError as _SettingsError
 __all__ = [
     "AcquisitionInputError",
     "ConfigError",
+    "CycleFailed",
+    "CycleStopped",
     "DaemonLockedError",
     "PrioritiserError",
     "SelectionError",
@@ -50,3 +54,23 @@ class ConfigError(PrioritiserError, _SettingsError):
 
 class DaemonLockedError(PrioritiserError, RuntimeError):
     """Another live instance of the daemon holds the lock."""
+
+
+class CycleStopped(PrioritiserError):
+    """A stop (SIGTERM, SIGINT) was asked; the running cycle ended at a safe point."""
+
+
+class CycleFailed(PrioritiserError):
+    """A cycle failed; the message names its stage and the underlying error.
+
+    Attributes:
+        cycle_id: the cycle's row.
+        stage: the stage that failed.
+    """
+
+    def __init__(self, cycle_id: int, stage: str, recorded: str, error: str) -> None:
+        super().__init__(
+            f"cycle {cycle_id} failed in stage {stage!r} (after {recorded!r}): {error}"
+        )
+        self.cycle_id = cycle_id
+        self.stage = stage

@@ -2,7 +2,8 @@
 
 A holder on this host whose process is gone (killed with SIGKILL, say) is taken over at once;
 any holder whose heartbeat is older than ``stale_after_s`` is taken over too (another host's
-crashed daemon, or a pid since reused).
+crashed daemon, or a pid since reused). The holder keeps its heartbeat while any job runs,
+shutdown included, and checks that it still holds the lock before every push write.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ import os
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from panoptes_sync.store import redact_url, session_scope
+from panoptes_sync.store import redact_url
 from prioritiser.errors import DaemonLockedError
-from prioritiser.records import DaemonLock, utcnow
+from prioritiser.records import utcnow
+from prioritiser.store import (
+    LockHolder,
+    claim_lock,
+    lock_holder,
+    release_lock_row,
+    touch_lock,
+)
 
-__all__ = ["acquire_lock", "heartbeat", "release_lock"]
+__all__ = ["acquire_lock", "check_lock", "heartbeat", "release_lock"]
 
 LOCK_NAME = "daemon"
 
@@ -43,27 +50,23 @@ def acquire_lock(engine: Engine, stale_after_s: float = 120.0, now: datetime | N
         DaemonLockedError: if a live instance holds it (or took it at the same moment), naming it.
     """
     now = now or utcnow()
-    me = socket.gethostname(), os.getpid()
+    hostname = socket.gethostname()
+
+    def is_live(holder: LockHolder) -> bool:
+        return _is_live(holder, hostname, now, stale_after_s)
+
     try:
-        with session_scope(engine) as session:
-            holder = session.execute(
-                select(DaemonLock).where(DaemonLock.name == LOCK_NAME).with_for_update()
-            ).scalar()
-            if holder is not None and (holder.hostname, holder.pid) != me:
-                if _is_live(holder, me[0], now, stale_after_s):
-                    raise DaemonLockedError(_locked_message(holder, engine))
-                session.delete(holder)
-                session.flush()
-            if holder is None or (holder.hostname, holder.pid) != me:
-                session.add(DaemonLock(name=LOCK_NAME, hostname=me[0], pid=me[1], heartbeat_at=now))
+        holder = claim_lock(engine, LOCK_NAME, hostname, os.getpid(), now, is_live)
     except IntegrityError as error:
         raise DaemonLockedError(
             f"another prioritiser daemon took {redact_url(str(engine.url))} at the same moment; "
             "stop it first (SIGTERM), or point this one at another database"
         ) from error
+    if holder is not None:
+        raise DaemonLockedError(_locked_message(holder, engine))
 
 
-def _is_live(holder: DaemonLock, hostname: str, now: datetime, stale_after_s: float) -> bool:
+def _is_live(holder: LockHolder, hostname: str, now: datetime, stale_after_s: float) -> bool:
     heartbeat_at = holder.heartbeat_at
     if heartbeat_at.tzinfo is None:
         heartbeat_at = heartbeat_at.replace(tzinfo=now.tzinfo)
@@ -71,7 +74,7 @@ def _is_live(holder: DaemonLock, hostname: str, now: datetime, stale_after_s: fl
     return fresh and (holder.hostname != hostname or _alive(holder.pid))
 
 
-def _locked_message(holder: DaemonLock, engine: Engine) -> str:
+def _locked_message(holder: LockHolder, engine: Engine) -> str:
     return (
         f"another prioritiser daemon (pid {holder.pid} on {holder.hostname}, "
         f"last heartbeat {holder.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) already runs on "
@@ -82,15 +85,24 @@ def _locked_message(holder: DaemonLock, engine: Engine) -> str:
 
 def heartbeat(engine: Engine, now: datetime | None = None) -> None:
     """Refresh this process's heartbeat."""
-    with session_scope(engine) as session:
-        lock = session.get(DaemonLock, LOCK_NAME)
-        if lock is not None and lock.pid == os.getpid():
-            lock.heartbeat_at = now or utcnow()
+    touch_lock(engine, LOCK_NAME, os.getpid(), now or utcnow())
+
+
+def check_lock(engine: Engine) -> None:
+    """Check that this process still holds the database (before each push action).
+
+    Raises:
+        DaemonLockedError: if the lock is gone or another process holds it.
+    """
+    holder = lock_holder(engine, LOCK_NAME)
+    if holder is None or (holder.hostname, holder.pid) != (socket.gethostname(), os.getpid()):
+        taker = "nobody" if holder is None else f"pid {holder.pid} on {holder.hostname}"
+        raise DaemonLockedError(
+            f"this daemon (pid {os.getpid()}) no longer holds {redact_url(str(engine.url))} "
+            f"({taker} does); stopping before the next write"
+        )
 
 
 def release_lock(engine: Engine) -> None:
     """Give the database up, if this process holds it."""
-    with session_scope(engine) as session:
-        session.execute(
-            delete(DaemonLock).where(DaemonLock.name == LOCK_NAME, DaemonLock.pid == os.getpid())
-        )
+    release_lock_row(engine, LOCK_NAME, os.getpid())

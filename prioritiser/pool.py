@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 import requests
-from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from panoptes_sync.aggregate import stored_vote_table
-from panoptes_sync.store import Subject, session_scope
+from panoptes_sync.store import (
+    cached_subjects,
+    session_scope,
+    set_cache_paths,
+    uncached_subjects,
+)
 from zoobot.schemas import Schema
 
 __all__ = ["Catalogues", "build_catalogues", "cache_images", "count_labelled", "labelled_mask"]
@@ -68,9 +72,7 @@ def cache_images(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Subject.id, Subject.locations).where(Subject.cache_path.is_(None))
-        ).all()
+        rows = uncached_subjects(session)
     wanted = {}
     for subject_id, locations in rows:
         found = _first_location(locations)
@@ -90,12 +92,7 @@ def cache_images(
     with ThreadPoolExecutor(workers) as pool:
         done = [s for s in pool.map(fetch, wanted.items()) if s is not None]
     with session_scope(engine) as session:
-        for subject_id in done:
-            session.execute(
-                update(Subject)
-                .where(Subject.id == subject_id)
-                .values(cache_path=str(wanted[subject_id][1]))
-            )
+        set_cache_paths(session, {s: str(wanted[s][1]) for s in done})
     logger.info("images cached downloaded=%d missing=%d", len(done), len(wanted) - len(done))
     return len(done)
 
@@ -141,12 +138,7 @@ def build_catalogues(
     """
     with session_scope(engine) as session:
         subjects = pd.DataFrame(
-            session.execute(
-                select(Subject.id, Subject.cache_path, Subject.retired).where(
-                    Subject.cache_path.is_not(None)
-                )
-            ).all(),
-            columns=["subject_id", "file_loc", "retired"],
+            cached_subjects(session), columns=["subject_id", "file_loc", "retired"]
         )
     votes = stored_vote_table(engine, schema.name, schema.label_cols, schema)
     table = subjects.merge(votes, on="subject_id", how="left").fillna(0)

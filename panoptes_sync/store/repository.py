@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,9 @@ from panoptes_sync.store.models import (
 )
 
 __all__ = [
+    "cached_subjects",
+    "set_cache_paths",
+    "uncached_subjects",
     "get_sync_state",
     "insert_classifications",
     "list_pushes",
@@ -265,3 +268,27 @@ def list_pushes(session: Session, batch_id: str | None = None) -> list[dict[str,
         query = query.where(Push.batch_id == batch_id)
     columns = Push.__table__.columns.keys()
     return [{name: getattr(push, name) for name in columns} for push in session.scalars(query)]
+
+
+def uncached_subjects(session: Session) -> list[tuple[int, list[dict[str, str]] | None]]:
+    """(id, locations) of every subject with no local image recorded yet."""
+    rows = session.execute(
+        select(Subject.id, Subject.locations).where(Subject.cache_path.is_(None))
+    ).all()
+    return [(int(subject_id), locations) for subject_id, locations in rows]
+
+
+def set_cache_paths(session: Session, paths: dict[int, str]) -> None:
+    """Record where each subject's image is cached locally (subject id -> path)."""
+    for subject_id, path in paths.items():
+        session.execute(update(Subject).where(Subject.id == subject_id).values(cache_path=path))
+
+
+def cached_subjects(session: Session) -> list[tuple[int, str, bool]]:
+    """(id, cache path, retired) of every subject whose image is cached locally."""
+    rows = session.execute(
+        select(Subject.id, Subject.cache_path, Subject.retired).where(
+            Subject.cache_path.is_not(None)
+        )
+    ).all()
+    return [(int(subject_id), path, retired) for subject_id, path, retired in rows]

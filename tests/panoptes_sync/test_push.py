@@ -119,7 +119,7 @@ def test_dry_run_writes_nothing_to_zooniverse(tmp_path: Path, store: Engine) -> 
         before_sets = all_pages(client, "/subject_sets", "subject_sets", project_id=emu.project_id)
         items = [PushItem(priority=i, image_path=str(p)) for i, p in enumerate(images)]
         items.append(PushItem(priority=9.0, subject_id=int(before_subjects[0]["id"])))
-        plan = plan_push(items, emu.project_id, emu.workflow_id)
+        plan = plan_push(items, emu.project_id, emu.workflow_id, image_roots=[tmp_path])
         requests_before = client.request_count
         report = execute_push(client, store, plan, dry_run=True)
         sent = client.request_count - requests_before
@@ -144,7 +144,13 @@ def test_push_new_set_creates_links_and_prioritises_as_planned(
         existing = [int(s["id"]) for s in project_subjects(client, emu.project_id)[:2]]
         items = [PushItem(priority=0.1 * i, image_path=str(p)) for i, p in enumerate(images)]
         items += [PushItem(priority=5.0 + i, subject_id=s) for i, s in enumerate(existing)]
-        plan = plan_push(items, emu.project_id, emu.workflow_id, retire_subject_ids=[existing[0]])
+        plan = plan_push(
+            items,
+            emu.project_id,
+            emu.workflow_id,
+            retire_subject_ids=[existing[0]],
+            image_roots=[tmp_path],
+        )
         report = execute_push(client, store, plan)
         members = set_members(client, report.subject_set_id)
         workflow, _ = client.get(f"/workflows/{emu.workflow_id}")
@@ -187,7 +193,9 @@ def test_reprioritise_existing_members(tmp_path: Path, store: Engine) -> None:
     with serve_emulator(emulator_settings(tmp_path)) as emu:
         client = connect(emu.endpoint)
         items = [PushItem(priority=float(i), image_path=str(p)) for i, p in enumerate(images)]
-        first = execute_push(client, store, plan_push(items, emu.project_id, emu.workflow_id))
+        first = execute_push(
+            client, store, plan_push(items, emu.project_id, emu.workflow_id, image_roots=[tmp_path])
+        )
         members = set_members(client, first.subject_set_id)
         new_priorities = {sid: 100.0 - index for index, sid in enumerate(sorted(members))}
         plan = plan_push(
@@ -263,7 +271,7 @@ client = connect_panoptes(endpoint, PanoptesCredentials("owner", "secret"),
                           policy=RetryPolicy(base_delay_s=0.01), rng=random.Random(0))
 paths = sorted(__import__("pathlib").Path(folder).glob("*.png"))
 items = [PushItem(priority=i / 10, image_path=str(p)) for i, p in enumerate(paths)]
-plan = plan_push(items, int(project_id), int(workflow_id))
+plan = plan_push(items, int(project_id), int(workflow_id), image_roots=[folder])
 execute_push(client, engine, plan)
 print("finished", plan.batch_id)
 """
@@ -330,7 +338,7 @@ def test_crash_between_create_and_journal_recovers_without_duplicate(
     with serve_emulator(emulator_settings(tmp_path)) as emu:
         client = connect(emu.endpoint)
         items = [PushItem(priority=float(i), image_path=str(p)) for i, p in enumerate(images)]
-        plan = plan_push(items, emu.project_id, emu.workflow_id)
+        plan = plan_push(items, emu.project_id, emu.workflow_id, image_roots=[tmp_path])
         first = execute_push(client, store, plan)
         with session_scope(store) as session:
             rows = list_pushes(session, batch_id=plan.batch_id)
@@ -448,3 +456,115 @@ def test_request_cap_stops_push_and_rerun_resumes(tmp_path: Path, store: Engine)
         ]
     assert report.created == 3 and report.skipped_done == 3
     assert len(created) == 5
+
+
+def _push_cli(emu: Any, database_url: str, ranked: Path, *extra: str) -> list[str]:
+    return [
+        "push",
+        "--endpoint",
+        emu.endpoint,
+        "--database-url",
+        database_url,
+        "--project-id",
+        str(emu.project_id),
+        "--workflow-id",
+        str(emu.workflow_id),
+        "--ranked-csv",
+        str(ranked),
+        *extra,
+    ]
+
+
+def test_images_outside_the_csv_folder_are_refused_before_any_request(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "lists"
+    write_images(folder / "images", 1)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (folder / "images" / "link.png").symlink_to(secret)
+    (folder / "images" / "notes.png").write_text("not an image\n")
+    escape = "../" * (len(folder.parts) + 2) + str(secret).lstrip("/")
+    cases = {
+        "escape.csv": (escape, "outside the allowed image roots"),
+        "absolute.csv": (str(secret), "outside the allowed image roots"),
+        "symlink.csv": ("images/link.png", "outside the allowed image roots"),
+        "text.csv": ("images/notes.png", "is not a readable image"),
+    }
+    monkeypatch.setenv("ZOO_PANOPTES_USERNAME", "owner")
+    monkeypatch.setenv("ZOO_PANOPTES_PASSWORD", "secret")
+    with serve_emulator(emulator_settings(tmp_path)) as emu:
+        before = emu.query("SELECT COUNT(*) AS n FROM subjects")[0]["n"]
+        for name, (image, message) in cases.items():
+            ranked = folder / name
+            ranked.write_text(f"priority,image_path\n0.1,images/galaxy_0.png\n0.2,{image}\n")
+            for extra in (["--dry-run"], []):
+                assert main(_push_cli(emu, database_url, ranked, *extra)) == 1, name
+                err = capsys.readouterr().err
+                assert "item 1" in err and message in err, (name, err)
+        after = emu.query("SELECT COUNT(*) AS n FROM subjects")[0]["n"]
+        outside = tmp_path / "elsewhere"
+        write_images(outside, 1)
+        ranked = folder / "rooted.csv"
+        ranked.write_text(f"priority,image_path\n0.1,{outside / 'galaxy_0.png'}\n")
+        assert main(_push_cli(emu, database_url, ranked, "--dry-run")) == 1
+        capsys.readouterr()
+        rooted = _push_cli(emu, database_url, ranked, "--dry-run", "--image-root", str(outside))
+        assert main(rooted) == 0
+    assert after == before
+    with create_engine_for_url(database_url).connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM pushes")).scalar() == 4
+
+
+def test_request_cap_is_exact_when_one_action_takes_several_requests(
+    tmp_path: Path, store: Engine
+) -> None:
+    images = write_images(tmp_path / "images", 6)
+    with serve_emulator(emulator_settings(tmp_path)) as emu:
+        client = connect(emu.endpoint)
+        client.get(f"/projects/{emu.project_id}")
+        items = [PushItem(priority=float(i), image_path=str(p)) for i, p in enumerate(images)]
+        plan = plan_push(items, emu.project_id, emu.workflow_id, image_roots=[tmp_path])
+        for cap in (10, 3):
+            before = client.request_count
+            with pytest.raises(PushError, match=f"max_requests={cap}"):
+                execute_push(client, store, plan, max_requests=cap)
+            assert client.request_count - before == cap
+        report = execute_push(client, store, plan)
+        created = [
+            s
+            for s in project_subjects(client, emu.project_id)
+            if (s["metadata"] or {}).get("#push_key", "").startswith(plan.batch_id)
+        ]
+    assert report.subjects == 6
+    assert sorted(s["metadata"]["#push_key"] for s in created) == sorted(
+        f"{plan.batch_id}:{i}" for i in range(6)
+    )
+
+
+def test_a_guard_stops_a_push_before_the_next_action_and_a_rerun_resumes(
+    tmp_path: Path, store: Engine
+) -> None:
+    with serve_emulator(emulator_settings(tmp_path)) as emu:
+        client = connect(emu.endpoint)
+        client.get(f"/projects/{emu.project_id}")
+        items = [
+            PushItem(priority=float(i), image_url=f"{emu.endpoint}/x/{i}.png") for i in range(4)
+        ]
+        plan = plan_push(items, emu.project_id, emu.workflow_id)
+        calls: list[int] = []
+
+        def guard() -> None:
+            calls.append(client.request_count)
+            if len(calls) == 3:
+                raise KeyboardInterrupt("stop asked")
+
+        with pytest.raises(KeyboardInterrupt):
+            execute_push(client, store, plan, guard=guard)
+        statuses = [r["status"] for r in push_rows(store, plan.batch_id)]
+        report = execute_push(client, store, plan)
+    assert statuses[:2] == ["done", "done"] and set(statuses[2:]) == {"planned"}
+    assert report.skipped_done == 2 and report.created == 3

@@ -1,13 +1,15 @@
 import subprocess
 import sys
+import threading
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from prioritiser.cli import main
-from prioritiser.ensemble import train_ensemble
+from prioritiser.ensemble import StopWhenSet, train_ensemble
 from zoobot.schemas import decals_dr5_schema
 
 
@@ -44,7 +46,7 @@ def tiny_checkpoints(vote_catalog, tmp_path_factory):
         model_kwargs={"image_size": 32, "n_blocks": 1},
         trainer_kwargs={"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False},
         batch_size=8,
-    )
+    ).checkpoints
 
 
 def test_score_ranks_the_whole_catalogue_with_per_question_information(
@@ -124,6 +126,37 @@ def test_missing_catalogue_is_a_clear_error_and_exit_code_1(tmp_path, capsys):
     )
     assert code == 1
     assert "no catalogue at" in capsys.readouterr().err
+
+
+def test_training_ends_after_the_current_step_once_a_stop_is_asked(vote_catalog, tmp_path):
+    catalog = pd.read_csv(vote_catalog)
+    catalog["file_loc"] = [str(vote_catalog.parent / p) for p in catalog["file_loc"]]
+    stop = threading.Event()
+    stop.set()
+    steps = []
+
+    class Count(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            steps.append(trainer.global_step)
+
+    trained = train_ensemble(
+        catalog.iloc[:16],
+        catalog.iloc[16:],
+        decals_dr5_schema,
+        tmp_path,
+        n_models=1,
+        encoder="test_resnet",
+        model_kwargs={"image_size": 32, "n_blocks": 1},
+        trainer_kwargs={
+            "max_epochs": 3,
+            "accelerator": "cpu",
+            "enable_progress_bar": False,
+            "callbacks": [Count(), StopWhenSet(stop)],
+        },
+        batch_size=4,
+    )
+    assert steps == [1]
+    assert len(trained.models) == 1
 
 
 def _score_argv(catalog, tmp_path):

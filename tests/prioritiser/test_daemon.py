@@ -7,18 +7,19 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from flask import request
+from sqlalchemy import func, select, text
 
-from panoptes_sync.emulator import serve_emulator
+from panoptes_sync.emulator import FaultRule, serve_emulator
 from panoptes_sync.store import Classification, session_scope
 from prioritiser.cli import main
 from prioritiser.config import load_config
-from prioritiser.daemon import Daemon
+from prioritiser.daemon import Daemon, prepare_store
 from prioritiser.errors import DaemonLockedError
-from prioritiser.lock import acquire_lock
+from prioritiser.history import read_status
+from prioritiser.lock import acquire_lock, check_lock
 from prioritiser.prediction_files import read_predictions
 from prioritiser.records import Cycle, ModelVersion, Prediction
-from prioritiser.status import read_status
 from tests.panoptes_sync.emulator_fixtures import reset_panoptes_client, small_settings
 from zoobot.schemas import decals_dr5_schema
 
@@ -28,7 +29,7 @@ LOGIN, PASSWORD = "owner", "secret"
 HOLD_LOCK = """
 import sys, time
 from prioritiser.daemon import prepare_store
-from prioritiser.lock import acquire_lock
+from prioritiser.lock import acquire_lock, check_lock
 acquire_lock(prepare_store(sys.argv[1]))
 print("locked", flush=True)
 time.sleep(60)
@@ -224,6 +225,78 @@ def test_sigkill_mid_cycle_then_restart_pushes_nothing_twice_and_loses_nothing(
     assert stored == emulator_ids
 
 
+def _lock_pid(database: Path) -> int | None:
+    try:
+        with sqlite3.connect(database, timeout=1) as connection:
+            row = connection.execute("SELECT pid FROM prioritiser_daemon_lock").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
+def test_sigterm_mid_push_keeps_the_lock_until_the_push_stops_and_nothing_is_sent_twice(
+    tmp_path, credentials
+):
+    slow_members = FaultRule(route="set_member_subjects", kind="latency", latency_s=2.0)
+    settings = _emulator_settings(tmp_path, faults=[slow_members])
+    with serve_emulator(settings) as emulator:
+        priority_puts: list[str] = []
+
+        @emulator.app.after_request
+        def record(response):
+            if request.method == "PUT" and request.path.startswith("/api/set_member_subjects/"):
+                if response.status_code < 300:
+                    priority_puts.append(request.path)
+            return response
+
+        config_path = _write_config(tmp_path, emulator)
+        database = tmp_path / "zoo.sqlite3"
+        command = [sys.executable, "-m", "prioritiser", "run", "--config", str(config_path)]
+        first = subprocess.Popen([*command, "--max-retrains", "1"], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while not priority_puts and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stage = None
+        while stage is None and time.monotonic() < deadline:  # None: the file was busy
+            stage = _stage(database)
+        assert stage == "push"
+        first.send_signal(signal.SIGTERM)
+        second = subprocess.Popen(
+            [*command, "--max-retrains", "1"], stderr=subprocess.PIPE, text=True
+        )
+        holders = []
+        while first.poll() is None:
+            holders.append(_lock_pid(database))
+            time.sleep(0.02)
+        assert first.wait() == 0
+        # The first gives the lock up (None) before it exits, once its job has stopped; another
+        # process may take it in the moment before the exit, never straight from the first.
+        owners = [
+            pid for index, pid in enumerate(holders) if index == 0 or pid != holders[index - 1]
+        ]
+        assert owners[0] == first.pid and owners[:2] in ([first.pid], [first.pid, None]), owners
+        _, second_err = second.communicate(timeout=300)
+        assert second.returncode in (0, 1), second_err[-2000:]
+        if second.returncode == 1:
+            assert "another prioritiser daemon" in second_err
+            finish = subprocess.run(
+                [*command, "--once"], stderr=subprocess.PIPE, text=True, timeout=300
+            )
+            assert finish.returncode == 0, finish.stderr[-2000:]
+        sets = emulator.query("SELECT display_name FROM subject_sets")
+        duplicated_members = emulator.query(
+            "SELECT subject_set_id, subject_id, COUNT(*) AS n FROM set_member_subjects "
+            "GROUP BY subject_set_id, subject_id HAVING n > 1"
+        )
+    names = [s["display_name"] for s in sets if s["display_name"].startswith("prioritised")]
+    assert names.count("prioritised cycle 1") == 1
+    assert duplicated_members == []
+    assert len(priority_puts) == len(set(priority_puts)), priority_puts
+    engine = Daemon(load_config(config_path, env=os.environ)).engine
+    first_cycle = _retrains(engine)[0]
+    assert first_cycle[0] == "done" and first_cycle[2]["pushed"] == 6
+
+
 def test_a_retrain_that_makes_the_model_worse_is_not_deployed(tmp_path, credentials):
     with serve_emulator(_emulator_settings(tmp_path)) as emulator:
         good = load_config(_write_config(tmp_path, emulator, max_epochs=2), env=os.environ)
@@ -256,3 +329,38 @@ def test_status_prints_cycles_and_model_versions(tmp_path, credentials, capsys):
     out = capsys.readouterr().out
     assert "sync" in out and "done" in out
     assert "no model versions yet" in out
+
+
+def test_run_once_exits_non_zero_naming_the_failing_stage_and_the_error(
+    tmp_path, credentials, capsys
+):
+    with serve_emulator(_emulator_settings(tmp_path)) as emulator:
+        config_path = _write_config(tmp_path, emulator, encoder="no_such_encoder")
+        assert main(["run", "--config", str(config_path), "--once"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: CycleFailed: cycle 1 failed in stage 'train'"), err
+    assert "no_such_encoder" in err
+    engine = Daemon(load_config(config_path, env=os.environ)).engine
+    assert _retrains(engine)[0][0] == "failed"
+    acquire_lock(engine)
+
+
+def test_a_daemon_that_lost_its_lock_stops_before_its_next_write(tmp_path):
+    engine = prepare_store(f"sqlite:///{tmp_path / 'zoo.sqlite3'}")
+    acquire_lock(engine)
+    check_lock(engine)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE prioritiser_daemon_lock SET pid = :pid"), {"pid": holder.pid}
+            )
+        with pytest.raises(DaemonLockedError, match=f"no longer holds .*pid {holder.pid}"):
+            check_lock(engine)
+        with pytest.raises(DaemonLockedError, match=f"pid {holder.pid}"):
+            acquire_lock(engine)
+    finally:
+        holder.kill()
+        holder.wait()
+    acquire_lock(engine)
+    check_lock(engine)
