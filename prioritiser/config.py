@@ -14,7 +14,6 @@ from typing import Any
 
 from panoptes_sync.config import Settings as SyncSettings
 from panoptes_sync.config import load_settings as load_sync_settings
-from panoptes_sync.errors import ConfigError as SyncConfigError
 from panoptes_sync.settings_resolver import (
     describe_dataclass,
     read_config_file,
@@ -167,18 +166,13 @@ def load_config(
         ConfigError: for a missing or invalid file, an unknown table or key (naming the closest
             valid one), a value of the wrong type, or one outside its range or choices.
     """
-    try:
-        tables = read_config_file(config_file) if config_file is not None else {}
-        prioritiser = resolve_settings(
-            PrioritiserSettings,
-            tables.get("prioritiser", {}),
-            where=f"{config_file} [prioritiser]",
-            env=env,
-            overrides=overrides,
-        )
-        sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
-    except SyncConfigError as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(str(error)) from error
+    tables = read_config_file(config_file) if config_file is not None else {}
+    prioritiser = resolve_settings(
+        PrioritiserSettings,
+        tables.get("prioritiser", {}),
+        where=f"{config_file} [prioritiser]",
+        env=env,
+        overrides=overrides,
+    )
+    sync = load_sync_settings(config_file, env=env, overrides=sync_overrides)
     return DaemonConfig(sync=sync, prioritiser=prioritiser)

@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
 from sqlalchemy.engine import Engine
 
 from panoptes_sync.aggregate import aggregate_store
@@ -31,35 +29,21 @@ from panoptes_sync.push import PushItem, execute_push, plan_push
 from panoptes_sync.subjects import sync_workflow_subjects
 from panoptes_sync.sync import sync_classifications
 from prioritiser.config import DaemonConfig
+from prioritiser.cycle_scoring import score_and_select
 from prioritiser.ensemble import StopWhenSet, TrainedEnsemble, load_ensemble, train_ensemble
 from prioritiser.errors import CycleStopped, DaemonLockedError
 from prioritiser.evaluation import validation_loss
 from prioritiser.pool import Catalogues, build_catalogues, cache_images, count_labelled
-from prioritiser.pool_scoring import (
-    score_pool_features,
-    selected_predictions,
-    update_feature_stores,
-)
-from prioritiser.prediction_files import (
-    PredictionWriter,
-    prediction_path,
-    prune_predictions,
-    selected_rows,
-)
 from prioritiser.records import ModelVersion
-from prioritiser.selection import select_batch
 from prioritiser.store import (
-    accepted_version_ids,
     cycle_stage,
     deployed_version,
     finish_cycle,
     record_version,
-    save_predictions,
     start_cycle,
     unfinished_cycles,
     update_cycle,
 )
-from zoobot.feature_store import prune_feature_stores
 from zoobot.finetune import FinetuneableZoobotTree
 from zoobot.schemas import Schema
 
@@ -68,8 +52,6 @@ __all__ = ["NEXT_STAGE", "CycleContext", "resume_interrupted", "run_retrain", "r
 logger = logging.getLogger(__name__)
 
 MIN_TRAIN, MIN_VALIDATION = 8, 4
-#: Prediction files kept for this many newest model versions, besides every deployed one.
-KEEP_PREDICTION_VERSIONS = 5
 #: The stage a retrain cycle runs after each recorded one (a failure is named by it).
 NEXT_STAGE = {
     "start": "sync",
@@ -252,54 +234,26 @@ def _score_and_select(
     models: list[FinetuneableZoobotTree],
     pool: pd.DataFrame,
 ) -> list[dict]:
-    settings = ctx.config.prioritiser
-    stores = update_feature_stores(
+    scored = score_and_select(
+        ctx.engine,
+        ctx.config.prioritiser,
+        ctx.workdir,
+        ctx.schema,
+        cycle_id,
+        version.id,
         models,
         pool,
-        ctx.workdir / "features",
-        batch_size=settings.batch_size,
-        precision=settings.precision,
     )
-    path = prediction_path(ctx.workdir / "predictions", version.id, cycle_id)
-    # MC dropout draws from torch's generator: seed it per cycle, so the ranking does not depend
-    # on how many models were built before (building one draws its initial weights).
-    with torch.random.fork_rng(), PredictionWriter(path, ctx.schema) as writer:
-        torch.manual_seed(settings.seed + cycle_id)
-        scored = score_pool_features(
-            models,
-            stores,
-            pool["subject_id"].to_numpy(),
-            writer,
-            n_samples=settings.n_samples,
-            total_votes=settings.total_votes,
-            acquisition=settings.acquisition,
-            seed=settings.seed + cycle_id,
-            question_weighting=settings.question_weighting,
-        )
-    picks = select_batch(
-        scored.scores,
-        settings.push_size,
-        np.random.default_rng(settings.seed + cycle_id),
-        random_fraction=settings.random_control_fraction,
-    )
-    chosen = selected_predictions(scored, picks, path)
-    save_predictions(ctx.engine, selected_rows(chosen, version.id, cycle_id))
-    prune_predictions(path.parent, KEEP_PREDICTION_VERSIONS, accepted_version_ids(ctx.engine))
-    prune_feature_stores(ctx.workdir / "features", [store.key for store in stores])
-    items = [
-        {"subject_id": int(subject_id), "priority": float(order + 1), "selection": flag}
-        for order, (subject_id, flag) in enumerate(zip(chosen["subject_id"], chosen["selection"]))
-    ]
     ctx.checkpoint()
     update_cycle(
         ctx.engine,
         cycle_id,
         stage="push",
-        push_items=items,
-        counts={"scored": len(scored.scores), "selected": len(items)},
-        metrics={"predictions_file": str(path)},
+        push_items=scored.items,
+        counts={"scored": scored.n_scored, "selected": len(scored.items)},
+        metrics={"predictions_file": str(scored.predictions_file)},
     )
-    return items
+    return scored.items
 
 
 def _push(ctx: CycleContext, cycle_id: int, items: list[dict]) -> None:

@@ -6,15 +6,17 @@ Hierarchy::
     ├── AcquisitionInputError(ValueError)     samples, scores or weights: bad shape or value
     ├── UnknownAcquisitionError(LookupError)  an acquisition name is not registered
     ├── SelectionError(ValueError)            a selection request cannot be met as asked
-    ├── ConfigError(panoptes_sync ConfigError) a setting, config file or CLI value is invalid
     ├── DaemonLockedError(RuntimeError)       another live daemon instance holds the lock
     ├── CycleStopped                          a stop was asked; the cycle ended at a safe point
     └── CycleFailed                           a cycle failed (its stage and the error)
+
+``ConfigError`` is panoptes_sync's, re-exported: one class for an invalid setting, config file or
+command-line value in either package (both resolve settings through one resolver).
 """
 
 from __future__ import annotations
 
-from panoptes_sync.errors import ConfigError as _SettingsError
+from panoptes_sync.errors import ConfigError
 
 __all__ = [
     "AcquisitionInputError",
@@ -42,14 +44,6 @@ class UnknownAcquisitionError(PrioritiserError, LookupError):
 
 class SelectionError(PrioritiserError, ValueError):
     """A batch selection was asked with an invalid size, method or fraction."""
-
-
-class ConfigError(PrioritiserError, _SettingsError):
-    """A setting, config file or command-line value is missing or invalid.
-
-    One family with ``panoptes_sync.errors.ConfigError`` (a ValueError), which both packages'
-    settings resolver raises: ``except panoptes_sync.errors.ConfigError`` catches both.
-    """
 
 
 class DaemonLockedError(PrioritiserError, RuntimeError):

@@ -1,9 +1,10 @@
 """Zoobot 2.9's official examples, in their 2.9 form, on the shared rings with an offline encoder.
 
-They use galaxy-datasets' data modules and transforms, as in Zoobot; the tests skip where
-galaxy-datasets is not installed (it is not in the dev extra: it pulls torchaudio, datasets and a
-second Lightning). ``hf_hub:mwalmsley/zoobot-encoder-convnext_nano`` resolves to a tiny timm
-encoder laid out in a temporary hub cache, with the hub offline.
+They use galaxy-datasets' data modules and transforms, as in Zoobot (galaxy-datasets is in the
+dev extra, so CI runs them; they skip where it is not installed, since it pulls torchaudio, datasets
+and a second Lightning that a runtime install need not carry).
+``hf_hub:mwalmsley/zoobot-encoder-convnext_nano`` resolves to a tiny timm encoder laid out in a
+temporary hub cache, with the hub offline.
 """
 
 from __future__ import annotations
