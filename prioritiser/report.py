@@ -3,21 +3,18 @@
 The report is one HTML5 file with every image embedded as a base64 data URI and no external
 resource, so it can be mailed or opened on an offline machine. A Content-Security-Policy in the
 page forbids any network fetch, and the one inline script (allowed by its hash) marks on ``<body>``
-how many images decoded, which lets a headless browser check the page.
+how many images decoded, which lets a headless browser check the page. This module builds the
+page's sections; ``prioritiser._report_html`` holds the page shell and the escaping of values.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import html
 import io
-import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, UnidentifiedImageError
 
+from prioritiser._report_html import (
+    esc,
+    is_finite,
+    mapping,
+    number,
+    render_page,
+    text,
+    timestamp,
+)
 from prioritiser.errors import PrioritiserError
 from zoobot.schemas import Schema
 
@@ -49,75 +55,6 @@ _CURVE_COLUMNS = ("version", "n_labelled", "validation_loss", "baseline_loss", "
 _SELECTION_CLASSES = {"active_priority": "sel-active", "random_selection": "sel-random"}
 _STATUS_CLASSES = {"deployed": "ok", "succeeded": "ok", "success": "ok", "ok": "ok"}
 _STATUS_CLASSES |= {"failed": "bad", "error": "bad", "rejected": "bad", "running": "run"}
-
-_SCRIPT = """
-window.addEventListener("load", function () {
-  var images = document.querySelectorAll("img");
-  var loaded = 0;
-  images.forEach(function (img) { if (img.complete && img.naturalWidth > 0) { loaded += 1; } });
-  document.body.setAttribute("data-images-loaded", String(loaded));
-  document.body.setAttribute("data-images-total", String(images.length));
-});
-"""
-
-_STYLE = """
-:root { --ink: #1d2330; --muted: #5d6677; --line: #dde2ea; --accent: #3b5bdb; --bg: #f5f7fa; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: var(--bg); }
-main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
-h1 { font-size: 24px; margin: 0 0 12px; }
-h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px;
-  border-bottom: 1px solid var(--line); }
-.summary { display: flex; flex-wrap: wrap; gap: 12px; }
-.stat { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; }
-.stat b { display: block; font-size: 18px; }
-.stat span { color: var(--muted); font-size: 12px; }
-.stat.ok b { color: #1e6b34; }
-.stat.bad b { color: #a12622; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 14px; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 12px; }
-.card header { display: flex; align-items: center; gap: 8px; margin-bottom: 8px; }
-.rank { background: var(--ink); color: #fff; border-radius: 6px; padding: 1px 8px;
-  font-weight: 600; }
-.gid { font-family: ui-monospace, monospace; font-size: 12px; overflow-wrap: anywhere; flex: 1; }
-.chip { font-size: 11px; border-radius: 10px; padding: 1px 8px; white-space: nowrap;
-  background: #eceff3; color: var(--muted); }
-.chip.sel-active { background: #e3e9ff; color: #2b45b0; }
-.chip.sel-random { background: #fff1db; color: #8a5300; }
-.top { display: flex; gap: 12px; }
-.top img, .noimg { width: 128px; height: 128px; border-radius: 6px; background: #000;
-  object-fit: cover; flex: none; }
-.noimg { display: flex; align-items: center; justify-content: center; color: #fff;
-  font-size: 12px; }
-.score { font-size: 20px; font-weight: 600; }
-.label { color: var(--muted); font-size: 12px; }
-.mi { margin: 6px 0 0; padding: 0; list-style: none; font-size: 12px; }
-.mi li { display: flex; justify-content: space-between; gap: 8px; }
-.q { margin-top: 8px; }
-.q h3 { font-size: 12px; margin: 0 0 2px; color: var(--muted); font-weight: 600; }
-.a { display: grid; grid-template-columns: 120px 1fr 38px; gap: 6px; align-items: center;
-  font-size: 11px; line-height: 15px; }
-.a .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.bar { height: 8px; background: #eceff3; border-radius: 4px; overflow: hidden; }
-.bar i { display: block; height: 100%; background: #aab4c3; }
-.a.best { font-weight: 600; }
-.a.best .bar i { background: var(--accent); }
-.a .v { text-align: right; font-variant-numeric: tabular-nums; }
-.curve img { max-width: 100%; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
-table { border-collapse: collapse; width: 100%; background: #fff; font-size: 12px; }
-th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left;
-  vertical-align: top; }
-th { background: #eef1f5; }
-.time { white-space: nowrap; }
-td.kv { font-family: ui-monospace, monospace; font-size: 11px; }
-.pill { border-radius: 10px; padding: 1px 8px; background: #eceff3; }
-.pill.ok { background: #d9f2e0; color: #1e6b34; }
-.pill.bad { background: #fde2e1; color: #a12622; }
-.pill.run { background: #e3e9ff; color: #2b45b0; }
-.err { color: #a12622; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 360px; }
-.empty { color: var(--muted); font-style: italic; }
-"""
 
 
 def write_report(
@@ -159,14 +96,14 @@ def write_report(
     galaxies = top_galaxies.sort_values("rank", kind="stable")
     body = "\n".join(
         [
-            f"<main>\n<h1>{_esc(title)}</h1>",
+            f"<main>\n<h1>{esc(title)}</h1>",
             _render_summary(galaxies, cycles, learning_curve),
             f"<h2>Top galaxies</h2>\n{_render_cards(galaxies, schema)}",
             f'<h2>Learning curve</h2>\n<div class="curve">{_render_curve(learning_curve)}</div>',
             f"<h2>Cycles</h2>\n{_render_cycles(cycles)}\n</main>",
         ]
     )
-    page = _render_page(title, body)
+    page = render_page(title, body)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
@@ -192,43 +129,28 @@ def _check_frame(frame: Any, name: str, required: Iterable[str]) -> None:
         )
 
 
-def _render_page(title: str, body: str) -> str:
-    digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
-    policy = (
-        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
-        f"<body>\n{body}\n<script>{_SCRIPT}</script>\n</body>\n</html>\n"
-    )
-
-
 def _render_summary(galaxies: pd.DataFrame, cycles: pd.DataFrame, curve: pd.DataFrame) -> str:
     n_random = int((galaxies["selection"] == "random_selection").sum())
     stats = [(str(len(galaxies)), f"galaxies shown ({n_random} random control)", "")]
     if len(cycles):
         last = cycles.sort_values("id", kind="stable").iloc[-1]
-        status = _text(last["status"])
+        status = text(last["status"])
         tone = _STATUS_CLASSES.get(status, "")
-        detail = f"last cycle #{_text(last['id'])} {_text(last['kind'])}"
+        detail = f"last cycle #{text(last['id'])} {text(last['kind'])}"
         if tone != "ok":
-            detail += f", stage {_text(last['stage'])}"
+            detail += f", stage {text(last['stage'])}"
         stats.append((status, detail, tone))
     else:
         stats.append(("none", "cycles run", ""))
     deployed = curve[curve["deployed"].fillna(False).astype(bool)].sort_values("version")
     if len(deployed):
         row = deployed.iloc[-1]
-        detail = f"loss {_number(row['validation_loss'])}, {_text(row['n_labelled'])} labelled"
-        stats.append((f"v{_text(row['version'])}", f"deployed model ({detail})", ""))
+        detail = f"loss {number(row['validation_loss'])}, {text(row['n_labelled'])} labelled"
+        stats.append((f"v{text(row['version'])}", f"deployed model ({detail})", ""))
     else:
         stats.append(("none", "deployed model", ""))
     items = "".join(
-        f'<div class="stat {tone}"><b>{_esc(value)}</b><span>{_esc(label)}</span></div>'
+        f'<div class="stat {tone}"><b>{esc(value)}</b><span>{esc(label)}</span></div>'
         for value, label, tone in stats
     )
     return f'<section class="summary">{items}</section>'
@@ -248,27 +170,27 @@ def _render_cards(galaxies: pd.DataFrame, schema: Schema) -> str:
 
 
 def _render_card(row: pd.Series, schema: Schema, fractions: np.ndarray, asked: np.ndarray) -> str:
-    selection = _text(row["selection"])
+    selection = text(row["selection"])
     chip_class = _SELECTION_CLASSES.get(selection, "")
     mutual_information = {name: row[f"mi_{name}"] for name in schema.question_names}
     ranked = sorted(
-        ((name, float(value)) for name, value in mutual_information.items() if _is_finite(value)),
+        ((name, float(value)) for name, value in mutual_information.items() if is_finite(value)),
         key=lambda item: -item[1],
     )[:_TOP_MI]
     mi_items = "".join(
-        f"<li><span>{_esc(name)}</span><span>{value:.3f}</span></li>" for name, value in ranked
+        f"<li><span>{esc(name)}</span><span>{value:.3f}</span></li>" for name, value in ranked
     )
     shown = [i for i in np.flatnonzero(asked >= _ASKED_THRESHOLD)][:MAX_QUESTIONS_SHOWN]
     questions = "".join(
         _render_question(schema, i, fractions[schema.question_slices[i]]) for i in shown
     )
     return (
-        f'<article class="card" id="galaxy-{_esc(row["rank"])}">\n<header>'
-        f'<span class="rank">#{_esc(row["rank"])}</span>'
-        f'<span class="gid">{_esc(row["id_str"])}</span>'
-        f'<span class="chip {chip_class}">{_esc(selection)}</span></header>\n'
-        f'<div class="top">{_render_image(row["file_loc"], _text(row["id_str"]))}'
-        f'<div><div class="label">score</div><div class="score">{_number(row["score"])}</div>'
+        f'<article class="card" id="galaxy-{esc(row["rank"])}">\n<header>'
+        f'<span class="rank">#{esc(row["rank"])}</span>'
+        f'<span class="gid">{esc(row["id_str"])}</span>'
+        f'<span class="chip {chip_class}">{esc(selection)}</span></header>\n'
+        f'<div class="top">{_render_image(row["file_loc"], text(row["id_str"]))}'
+        f'<div><div class="label">score</div><div class="score">{number(row["score"])}</div>'
         f'<div class="label">top questions by mutual information</div>'
         f'<ul class="mi">{mi_items}</ul></div></div>\n{questions}</article>\n'
     )
@@ -283,18 +205,18 @@ def _render_question(schema: Schema, index: int, fractions: np.ndarray) -> str:
         shown = f"{value:.2f}" if math.isfinite(value) else "-"
         rows.append(
             f'<div class="a{" best" if j == best else ""}">'
-            f'<span class="name" title="{_esc(answer.name)}">{_esc(answer.text)}</span>'
+            f'<span class="name" title="{esc(answer.name)}">{esc(answer.text)}</span>'
             f'<span class="bar"><i style="width:{width:.1f}%"></i></span>'
             f'<span class="v">{shown}</span></div>'
         )
-    return f'<div class="q"><h3>{_esc(question.name)}</h3>{"".join(rows)}</div>'
+    return f'<div class="q"><h3>{esc(question.name)}</h3>{"".join(rows)}</div>'
 
 
 def _render_image(file_loc: Any, id_str: str) -> str:
     uri = _image_data_uri(Path(str(file_loc)))
     if uri is None:
         return '<div class="noimg">no image</div>'
-    return f'<img src="{uri}" alt="galaxy {_esc(id_str)}" width="128" height="128">'
+    return f'<img src="{uri}" alt="galaxy {esc(id_str)}" width="128" height="128">'
 
 
 def _image_data_uri(path: Path) -> str | None:
@@ -377,73 +299,20 @@ def _render_cycles(cycles: pd.DataFrame) -> str:
     header = "".join(f"<th>{name}</th>" for name in _CYCLE_COLUMNS)
     rows = []
     for _, row in cycles.iterrows():
-        status = _text(row["status"])
+        status = text(row["status"])
         cells = [
-            _esc(row["id"]),
-            _esc(row["kind"]),
-            f'<span class="time">{_esc(_timestamp(row["started_at"]))}</span>',
-            f'<span class="time">{_esc(_timestamp(row["ended_at"]))}</span>',
-            f'<span class="pill {_STATUS_CLASSES.get(status, "")}">{_esc(status)}</span>',
-            _esc(row["stage"]),
+            esc(row["id"]),
+            esc(row["kind"]),
+            f'<span class="time">{esc(timestamp(row["started_at"]))}</span>',
+            f'<span class="time">{esc(timestamp(row["ended_at"]))}</span>',
+            f'<span class="pill {_STATUS_CLASSES.get(status, "")}">{esc(status)}</span>',
+            esc(row["stage"]),
         ]
-        mappings = [f'<td class="kv">{_mapping(row[name])}</td>' for name in ("counts", "metrics")]
-        error = f'<td class="err">{_esc(row["error"])}</td>'
+        mappings = [f'<td class="kv">{mapping(row[name])}</td>' for name in ("counts", "metrics")]
+        error = f'<td class="err">{esc(row["error"])}</td>'
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "".join(mappings) + error)
     return (
         f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n"
         + "</tr>\n".join(rows)
         + ("</tr>\n</tbody>\n</table>")
     )
-
-
-def _mapping(value: Any) -> str:
-    """Key = value lines of a dict (or of a JSON object string), escaped."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return _esc(value)
-    if not isinstance(value, Mapping):
-        return _esc(value)
-    lines = [f"{_esc(key)} = {_esc(_number(item))}" for key, item in value.items()]
-    return "<br>".join(lines)
-
-
-def _timestamp(value: Any) -> str:
-    if _is_missing(value):
-        return ""
-    if isinstance(value, datetime):
-        stamp = pd.Timestamp(value)
-        if stamp.tzinfo is None:
-            return stamp.strftime("%Y-%m-%d %H:%M:%S")
-        return stamp.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value)
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, float | np.floating):
-        return _text(value)
-    return f"{value:.4g}"
-
-
-def _is_missing(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float | np.floating) and math.isnan(value))
-        or (value is pd.NaT)
-    )
-
-
-def _is_finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(value: Any) -> str:
-    return "" if _is_missing(value) else str(value)
-
-
-def _esc(value: Any) -> str:
-    return html.escape(_text(value), quote=True)

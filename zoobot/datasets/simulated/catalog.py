@@ -138,6 +138,84 @@ def _cached(out_dir: Path, settings: dict[str, Any], catalog_format: str) -> pd.
     return catalog
 
 
+def _check_arguments(
+    n: int, size: int, n_volunteers: int, workers: int, image_format: str, catalog_format: str
+) -> None:
+    """Raise ValueError naming the argument if a ``make_catalog`` count or format is invalid."""
+    if n < 1 or size < 8 or n_volunteers < 0 or workers < 1:
+        raise ValueError(
+            f"make_catalog needs n >= 1, size >= 8, n_volunteers >= 0 and workers >= 1; "
+            f"got n={n}, size={size}, n_volunteers={n_volunteers}, workers={workers}"
+        )
+    if image_format not in _FORMATS or catalog_format not in _CATALOG_FORMATS:
+        raise ValueError(
+            f"image_format must be one of {_FORMATS} and catalog_format one of "
+            f"{_CATALOG_FORMATS}; got {image_format!r} and {catalog_format!r}"
+        )
+
+
+def _prepare_out_dir(out_dir: Path, fits: bool) -> None:
+    """Create the output folders and delete any earlier ``simulation.json``."""
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / _SETTINGS_FILE).unlink(missing_ok=True)  # a half-written catalogue is never cached
+    if fits:
+        (out_dir / "fits").mkdir(exist_ok=True)
+
+
+def _simulated_frame(
+    truths: pd.DataFrame,
+    seed: int,
+    n_volunteers: int,
+    image_format: str,
+    fits: bool,
+    kappa: float | None,
+) -> pd.DataFrame:
+    """The catalogue rows: ids, relative paths, simulated vote counts and ``truth_`` columns."""
+    votes = ask_volunteers(
+        answer_probabilities(truths, decals_dr5_schema),
+        n_volunteers,
+        np.random.default_rng([seed, 1]),
+        kappa=kappa,
+    )
+    catalog = pd.DataFrame({"id_str": [f"sim_{seed}_{i:06d}" for i in range(len(truths))]})
+    catalog["file_loc"] = [f"images/{id_str}.{image_format}" for id_str in catalog["id_str"]]
+    if fits:
+        catalog["fits_loc"] = [f"fits/{id_str}.fits" for id_str in catalog["id_str"]]
+    truth_columns = truths.add_prefix("truth_")
+    return pd.concat([catalog, _vote_columns(votes), truth_columns], axis=1)
+
+
+def _render_jobs(
+    truths: pd.DataFrame,
+    catalog: pd.DataFrame,
+    out_dir: Path,
+    size: int,
+    fits: bool,
+    image_format: str,
+) -> list[tuple[dict[str, Any], int, str, str | None, str]]:
+    """One ``_render_one`` job per galaxy, with absolute image (and FITS) paths."""
+    return [
+        (
+            truth,
+            size,
+            str(out_dir / file_loc),
+            str(out_dir / f"fits/{id_str}.fits") if fits else None,
+            image_format,
+        )
+        for truth, file_loc, id_str in zip(
+            truths.to_dict("records"), catalog["file_loc"], catalog["id_str"], strict=True
+        )
+    ]
+
+
+def _write_catalog(catalog: pd.DataFrame, path: Path, catalog_format: str) -> None:
+    """Write the catalogue as CSV or parquet, without the index."""
+    if catalog_format == "parquet":
+        catalog.to_parquet(path, index=False)
+    else:
+        catalog.to_csv(path, index=False)
+
+
 def make_catalog(
     n: int,
     size: int,
@@ -174,16 +252,7 @@ def make_catalog(
     Raises:
         ValueError: if a count is out of range or a format is unknown.
     """
-    if n < 1 or size < 8 or n_volunteers < 0 or workers < 1:
-        raise ValueError(
-            f"make_catalog needs n >= 1, size >= 8, n_volunteers >= 0 and workers >= 1; "
-            f"got n={n}, size={size}, n_volunteers={n_volunteers}, workers={workers}"
-        )
-    if image_format not in _FORMATS or catalog_format not in _CATALOG_FORMATS:
-        raise ValueError(
-            f"image_format must be one of {_FORMATS} and catalog_format one of "
-            f"{_CATALOG_FORMATS}; got {image_format!r} and {catalog_format!r}"
-        )
+    _check_arguments(n, size, n_volunteers, workers, image_format, catalog_format)
     out_dir = Path(out_dir)
     settings = {
         "version": CATALOG_VERSION,
@@ -199,41 +268,12 @@ def make_catalog(
     if cached is not None:
         logger.info("catalogue cached path=%s n=%d", _catalog_path(out_dir, catalog_format), n)
         return cached
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    (out_dir / _SETTINGS_FILE).unlink(missing_ok=True)  # a half-written catalogue is never cached
-    if fits:
-        (out_dir / "fits").mkdir(exist_ok=True)
+    _prepare_out_dir(out_dir, fits)
     truths = draw_truths(n, seed)
-    votes = ask_volunteers(
-        answer_probabilities(truths, decals_dr5_schema),
-        n_volunteers,
-        np.random.default_rng([seed, 1]),
-        kappa=kappa,
-    )
-    catalog = pd.DataFrame({"id_str": [f"sim_{seed}_{i:06d}" for i in range(n)]})
-    catalog["file_loc"] = [f"images/{id_str}.{image_format}" for id_str in catalog["id_str"]]
-    if fits:
-        catalog["fits_loc"] = [f"fits/{id_str}.fits" for id_str in catalog["id_str"]]
-    truth_columns = truths.add_prefix("truth_")
-    catalog = pd.concat([catalog, _vote_columns(votes), truth_columns], axis=1)
-    jobs = [
-        (
-            truth,
-            size,
-            str(out_dir / file_loc),
-            str(out_dir / f"fits/{id_str}.fits") if fits else None,
-            image_format,
-        )
-        for truth, file_loc, id_str in zip(
-            truths.to_dict("records"), catalog["file_loc"], catalog["id_str"], strict=True
-        )
-    ]
-    _render_all(jobs, workers)
+    catalog = _simulated_frame(truths, seed, n_volunteers, image_format, fits, kappa)
+    _render_all(_render_jobs(truths, catalog, out_dir, size, fits, image_format), workers)
     path = _catalog_path(out_dir, catalog_format)
-    if catalog_format == "parquet":
-        catalog.to_parquet(path, index=False)
-    else:
-        catalog.to_csv(path, index=False)
+    _write_catalog(catalog, path, catalog_format)
     (out_dir / _SETTINGS_FILE).write_text(strict_json.dumps(settings, indent=2))
     logger.info("catalogue written path=%s n=%d", path, n)
     return load_catalog(path)

@@ -17,7 +17,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Apply this revision."""
+    """Apply this revision: create the tables in their original order."""
+    _create_aggregation_state()
+    _create_classifications()
+    _create_projects()
+    _create_pushes()
+    _create_subjects()
+    _create_sync_state()
+    _create_vote_counts()
+    _create_workflow_versions()
+    _create_workflows()
+
+
+def _create_aggregation_state() -> None:
+    """Create ``aggregation_state``: the last classification aggregated per schema."""
     op.create_table(
         "aggregation_state",
         sa.Column("schema_name", sa.String(length=64), nullable=False),
@@ -26,6 +39,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("schema_name"),
     )
+
+
+def _create_classifications() -> None:
+    """Create ``classifications`` and its subject and workflow indexes."""
     op.create_table(
         "classifications",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -53,6 +70,10 @@ def upgrade() -> None:
     op.create_index(
         "ix_classifications_workflow_id", "classifications", ["workflow_id"], unique=False
     )
+
+
+def _create_projects() -> None:
+    """Create ``projects``."""
     op.create_table(
         "projects",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -60,6 +81,10 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=255), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_pushes() -> None:
+    """Create ``pushes``: one row per planned or made write to Panoptes, and its batch index."""
     op.create_table(
         "pushes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -82,6 +107,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_pushes_batch_id", "pushes", ["batch_id"], unique=False)
+
+
+def _create_subjects() -> None:
+    """Create ``subjects``."""
     op.create_table(
         "subjects",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -93,6 +122,10 @@ def upgrade() -> None:
         sa.Column("retired", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_sync_state() -> None:
+    """Create ``sync_state``: the last id fetched per sync key."""
     op.create_table(
         "sync_state",
         sa.Column("key", sa.String(length=255), nullable=False),
@@ -100,6 +133,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+
+
+def _create_vote_counts() -> None:
+    """Create ``vote_counts``: aggregated votes per schema, subject and answer."""
     op.create_table(
         "vote_counts",
         sa.Column("schema_name", sa.String(length=64), nullable=False),
@@ -108,6 +145,10 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("schema_name", "subject_id", "label_col"),
     )
+
+
+def _create_workflow_versions() -> None:
+    """Create ``workflow_versions``."""
     op.create_table(
         "workflow_versions",
         sa.Column("workflow_id", sa.Integer(), autoincrement=False, nullable=False),
@@ -118,6 +159,10 @@ def upgrade() -> None:
         sa.Column("strings", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("workflow_id", "major", "minor"),
     )
+
+
+def _create_workflows() -> None:
+    """Create ``workflows`` (each belongs to a project)."""
     op.create_table(
         "workflows",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
