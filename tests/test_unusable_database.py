@@ -50,10 +50,23 @@ def test_prioritiser_commands(tmp_path, capsys, kind, argv):
 
 
 @pytest.mark.parametrize("kind", sorted(URLS))
-@pytest.mark.parametrize("command", ["status", "aggregate"])
-def test_panoptes_sync_commands(tmp_path, capsys, kind, command):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["aggregate"],
+        ["sync"],
+        ["push", "--ranked-csv", "{csv}", "--dry-run"],
+        ["backfill", "--classifications-csv", "{csv}"],
+    ],
+    ids=["status", "aggregate", "sync", "push", "backfill"],
+)
+def test_panoptes_sync_commands(tmp_path, capsys, kind, argv):
     url = URLS[kind]
-    assert sync_main([command, "--config", str(_config(tmp_path, url))]) != 0
+    csv = tmp_path / "ranked.csv"
+    csv.write_text("subject_id,priority\n1,1\n")
+    args = [arg.format(csv=csv) for arg in argv]
+    assert sync_main([args[0], "--config", str(_config(tmp_path, url)), *args[1:]]) != 0
     _assert_one_clean_line(capsys.readouterr().err, url)
 
 
