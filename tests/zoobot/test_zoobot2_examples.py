@@ -33,6 +33,8 @@ pytestmark = pytest.mark.skipif(
     [
         ("finetune_binary_classification.py", [], "finetuned_predictions.csv"),
         ("finetune_counts_full_tree.py", [], "test_predictions.hdf5"),
+        ("finetune_multiclass_classification.py", [], "finetuned_predictions.csv"),
+        ("finetune_counts_single_question.py", [], "test_predictions.csv"),
         ("get_representations.py", [str(FIXTURES / "zoobot_tree.ckpt")], "representations.hdf5"),
     ],
 )
