@@ -1,5 +1,8 @@
 """Zoobot 2.9's finetune_binary_classification example in its 2.9 form, on the shared rings.
 
+Reconstructed in Zoobot 2.9's form from Zoobot's example (its 2.9.0 text is in neither the wheel
+nor the sdist, so it could not be fetched here): the same imports, classes and calls.
+
 Only the data location is an argument (the original hard-codes a download folder):
 ``python finetune_binary_classification.py RINGS_FOLDER SAVE_DIR``.
 """

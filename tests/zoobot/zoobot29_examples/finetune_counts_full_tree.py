@@ -1,5 +1,8 @@
 """Zoobot 2.9's finetune_counts_full_tree example in its 2.9 form, on the shared rings.
 
+Reconstructed in Zoobot 2.9's form from Zoobot's example (its 2.9.0 text is in neither the wheel
+nor the sdist, so it could not be fetched here): the same imports, classes and calls.
+
 The rings catalogue has vote fractions for three questions; counts out of 40 are made from them
 under Zoobot 2.9's column names. ``python finetune_counts_full_tree.py RINGS_FOLDER SAVE_DIR``.
 """

@@ -1,5 +1,8 @@
 """Zoobot 2.9's representations example in its 2.9 form, on the shared rings.
 
+Reconstructed in Zoobot 2.9's form from Zoobot's example (its 2.9.0 text is in neither the wheel
+nor the sdist, so it could not be fetched here): the same imports, classes and calls.
+
 ``python get_representations.py RINGS_FOLDER SAVE_DIR ZOOBOT_TREE_CHECKPOINT``.
 """
 
