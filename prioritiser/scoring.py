@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from prioritiser._dirichlet_multinomial import mean_fractions
 from prioritiser.acquisition import (
-    _question_bounds,
+    DEFAULT_MAX_EXACT_OUTCOMES,
+    _checked_fractions,
+    _mutual_information,
     combined_score,
     get_acquisition,
-    mutual_information,
 )
 from prioritiser.catalogs import check_unique_ids
 from prioritiser.config import check_scoring
@@ -53,9 +53,12 @@ def score_posterior(
         question, as ``zoobot.predict.vote_fractions_from_samples`` gives, by the acquisition
         kernels' one pass).
     """
-    samples = np.asarray(samples, dtype=np.float64)  # once, for every kernel below
-    mi = mutual_information(samples, schema, total_votes)
-    fractions, _ = mean_fractions(samples, *_question_bounds(schema))
+    # float64 once, and the fractions and P(asked) once, for every kernel below
+    samples, fractions = _checked_fractions(samples, schema)
+    asked = schema.question_asked_probability(fractions)
+    mi = _mutual_information(
+        samples, fractions, schema, asked, total_votes, DEFAULT_MAX_EXACT_OUTCOMES
+    )
     if acquisition != "bald":
         score = get_acquisition(acquisition)(
             samples, schema, rng=rng or np.random.default_rng(0), total_votes=total_votes
@@ -63,7 +66,6 @@ def score_posterior(
     elif question_weighting == "uniform":
         score = combined_score(mi, schema, weights={name: 1.0 for name in schema.question_names})
     else:
-        asked = schema.question_asked_probability(fractions)
         score = combined_score(mi, schema, asked_probability=asked)
     return score, mi, fractions
 
