@@ -144,9 +144,7 @@ def read_predictions(
     Raises:
         PrioritiserError: if the file is missing or lacks a column asked for.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PrioritiserError(f"no prediction file at {path}; was it pruned by retention?")
+    path = _existing_file(path)
     wanted = None
     if columns is not None:
         wanted = ["subject_id", "score", *[c for c in columns if c not in ("subject_id", "score")]]
@@ -158,9 +156,7 @@ def read_predictions(
     if top is not None:
         order = order[:top]
     frame = frame.iloc[order].reset_index(drop=True)
-    for column in frame.columns:
-        if frame[column].dtype == np.float16:
-            frame[column] = frame[column].astype(np.float32)
+    frame = _as_float32(frame)
     frame.insert(0, "id_str", frame["subject_id"].astype(str))
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     return frame
@@ -172,9 +168,7 @@ def read_subjects(path: str | Path, subject_ids: Iterable[int]) -> pd.DataFrame:
     Raises:
         PrioritiserError: if the file is missing or lacks one of the subjects.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PrioritiserError(f"no prediction file at {path}; was it pruned by retention?")
+    path = _existing_file(path)
     wanted = [int(i) for i in subject_ids]
     table = pq.read_table(path, filters=[("subject_id", "in", wanted)]) if wanted else None
     frame = (
@@ -186,6 +180,19 @@ def read_subjects(path: str | Path, subject_ids: Iterable[int]) -> pd.DataFrame:
     if lacking:
         raise PrioritiserError(f"prediction file {path} has no rows for subjects {lacking[:10]}")
     frame = frame.loc[wanted].reset_index()
+    return _as_float32(frame)
+
+
+def _existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or a clear error if retention (or anything else) removed it."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrioritiserError(f"no prediction file at {path}; was it pruned by retention?")
+    return path
+
+
+def _as_float32(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its float16 columns (fractions, information) widened to float32."""
     return frame.astype({c: np.float32 for c in frame.columns if frame[c].dtype == np.float16})
 
 
