@@ -30,6 +30,7 @@ from torch import nn
 
 from zoobot.errors import ZoobotError
 from zoobot.loading import iter_image_batches
+from zoobot.precision import canonical_precision
 
 __all__ = ["FeatureStore", "encode_to_store", "encoder_key", "prune_feature_stores"]
 
@@ -57,7 +58,7 @@ def encoder_key(
     preprocessing = {
         "image_size": int(image_size),
         "greyscale": bool(greyscale),
-        "precision": None if precision in (None, "32", "32-true") else precision,
+        "precision": None if canonical_precision(precision) == "32" else precision,
         "transform": 1,
     }
     digest.update(json.dumps(preprocessing, sort_keys=True).encode())

@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "PRECISIONS",
+    "canonical_precision",
     "cpu_has_bf16_units",
     "has_bf16_units",
     "resolve_precision",
@@ -81,6 +82,11 @@ def has_bf16_units(device: Any) -> bool:
     return False
 
 
+def canonical_precision(precision: str | None) -> str | None:
+    """A precision under its one name: None and ``32-true`` are ``32``; other names unchanged."""
+    return _ALIASES.get(precision, precision)
+
+
 def resolve_precision(precision: str | None, device: Any, bf16_units: bool | None = None) -> str:
     """The precision to run on ``device``: ``auto`` resolved, aliases named, names checked.
 
@@ -95,7 +101,7 @@ def resolve_precision(precision: str | None, device: Any, bf16_units: bool | Non
     Raises:
         ValueError: for an unknown precision name.
     """
-    name = _ALIASES.get(precision, precision)
+    name = canonical_precision(precision)
     if name not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS} (or None, '32-true')")
     if name not in {"auto", "bf16-mixed"}:

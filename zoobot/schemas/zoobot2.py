@@ -23,7 +23,6 @@ __all__ = [
     "list_zoobot2_schemas",
     "project_column_names",
     "schema_from_zoobot2",
-    "zoobot2_pairs",
     "zoobot2_schema",
 ]
 
@@ -77,12 +76,6 @@ def _shipped_name(
         ):
             return name
     return "zoobot2_custom"
-
-
-def zoobot2_pairs(schema: Schema) -> tuple[dict[str, list[str]], dict[str, str | None]]:
-    """A :class:`Schema` in Zoobot 2.x's form: ``(question_answer_pairs, dependencies)``."""
-    pairs = {q.name: [f"_{answer.text}" for answer in q.answers] for q in schema.questions}
-    return pairs, {q.name: schema.dependencies.get(q.name) for q in schema.questions}
 
 
 def zoobot2_schema(name: str) -> Schema:
