@@ -17,6 +17,7 @@ __all__ = [
     "ensure_statuses",
     "insert_subject",
     "link_subjects",
+    "member_priority",
     "normalise_metadata",
     "retire_subjects",
     "task_strings",
@@ -163,6 +164,15 @@ def ensure_statuses(
                 )
 
 
+def member_priority(metadata: dict[str, Any]) -> float | None:
+    """``#priority`` metadata as the set member's priority (None: absent or not a number)."""
+    try:
+        value = metadata.get("#priority")
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def link_subjects(
     database: EmulatorDatabase, set_id: int, subject_ids: Iterable[int], rng: random.Random
 ) -> None:
@@ -178,11 +188,7 @@ def link_subjects(
             subject = connection.execute(
                 "SELECT metadata FROM subjects WHERE id = ?", (subject_id,)
             ).fetchone()
-            priority = loads(subject["metadata"]).get("#priority")
-            try:
-                priority = None if priority is None else float(priority)
-            except (TypeError, ValueError):
-                priority = None
+            priority = member_priority(loads(subject["metadata"]))
             connection.execute(
                 "INSERT INTO set_member_subjects (id, subject_set_id, subject_id, priority, "
                 "random, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "

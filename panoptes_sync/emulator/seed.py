@@ -13,6 +13,7 @@ from panoptes_sync.emulator.answers import AnswerModel
 from panoptes_sync.emulator.database import EmulatorDatabase, dumps
 from panoptes_sync.emulator.operations import (
     create_subject_set,
+    member_priority,
     normalise_metadata,
     task_strings,
     touch,
@@ -177,7 +178,15 @@ def _insert_seed_subjects(
             "INSERT INTO set_member_subjects (id, subject_set_id, subject_id, priority, random, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                (first_member + k, set_id, subject_id, _priority(meta), rng.random(), now, now)
+                (
+                    first_member + k,
+                    set_id,
+                    subject_id,
+                    member_priority(meta),
+                    rng.random(),
+                    now,
+                    now,
+                )
                 for k, (subject_id, meta) in enumerate(zip(subject_ids, metadata))
             ),
         )
@@ -191,15 +200,6 @@ def _insert_seed_subjects(
         )
         touch(database, "subject_sets", set_id)
     return subject_ids
-
-
-def _priority(metadata: dict[str, Any]) -> float | None:
-    """``#priority`` as the set member's priority (None when absent or not a number)."""
-    try:
-        value = metadata.get("#priority")
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def seed_state(
