@@ -280,8 +280,9 @@ def uncached_subjects(session: Session) -> list[tuple[int, list[dict[str, str]] 
 
 def set_cache_paths(session: Session, paths: dict[int, str]) -> None:
     """Record where each subject's image is cached locally (subject id -> path)."""
-    for subject_id, path in paths.items():
-        session.execute(update(Subject).where(Subject.id == subject_id).values(cache_path=path))
+    if paths:
+        rows = [{"id": subject_id, "cache_path": path} for subject_id, path in paths.items()]
+        session.execute(update(Subject), rows)  # one bulk UPDATE by primary key
 
 
 def cached_subjects(session: Session) -> list[tuple[int, str, bool]]:
