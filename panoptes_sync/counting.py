@@ -97,8 +97,9 @@ class AggregationReport:
         self.filtered += other.filtered
         for kind, count in other.issues.items():
             self.add_issue(kind, other.examples.get(kind, []), count)
-        self.add_quarantined(other.quarantined_lines)
-        self.quarantined += other.quarantined - len(other.quarantined_lines)
+        self.quarantined += other.quarantined
+        kept = sorted({*self.quarantined_lines, *other.quarantined_lines})
+        self.quarantined_lines = kept[:MAX_EXAMPLES]
 
     @property
     def problems(self) -> dict[str, int]:

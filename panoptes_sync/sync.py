@@ -256,6 +256,7 @@ def _store_page(
     engine: Engine,
     key: str,
     rows: list[dict[str, Any]],
+    page_max: int,
     known_versions: set[tuple[int, str]],
 ) -> tuple[int, int]:
     """Store one page with its new subjects and workflow versions, and its ``last_id``, at once.
@@ -265,6 +266,8 @@ def _store_page(
         engine: The store.
         key: The ``sync_state`` key.
         rows: The page's ``classifications`` rows.
+        page_max: The page's highest classification id (checked by `_page_max`): the new
+            ``last_id``.
         known_versions: ``(workflow_id, "major.minor")`` versions stored; updated in place.
 
     Returns:
@@ -286,7 +289,7 @@ def _store_page(
         if subjects:
             upsert_subjects(session, subjects)
         stored = insert_classifications(session, rows)
-        set_sync_state(session, key, max(row["id"] for row in rows))
+        set_sync_state(session, key, page_max)
     known_versions |= {(v["workflow_id"], f"{v['major']}.{v['minor']}") for v in version_rows}
     known_versions |= new_versions
     return stored, len(subjects)
@@ -332,7 +335,7 @@ def sync_classifications(
             break
         rows = [classification_row(raw) for raw in raw_page]
         page_max = _page_max(client, rows, last_id)
-        stored, n_subjects = _store_page(client, engine, key, rows, known_versions)
+        stored, n_subjects = _store_page(client, engine, key, rows, page_max, known_versions)
         new_rows += stored
         last_id = page_max
         pages += 1
